@@ -1,0 +1,196 @@
+"""The build context: the only channel between a plugin and the core.
+
+A plugin's work hook receives a `BuildContext`. Through it the plugin learns where to work and
+where to write the image body, reports progress, writes the image's build log, runs commands
+(logged, bounded in time, killed on cancellation) and honours cancellation.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BuildCancelled, CommandFailed
+
+REDACTED = "*****"
+
+ProgressSink = Callable[[int, str | None], None]
+LogSink = Callable[[str], None]
+
+
+@dataclass
+class BuildContext:
+    """Everything a plugin may use while it builds, pushes or deletes one image.
+
+    Attributes:
+        image_id: the id of the image being worked on.
+        workdir: a private scratch directory, removed when the work ends (success or not).
+        body_path: where the image body must be written (a disk for base/target images).
+        config: the plugin's own settings: ``plugins.<plugin name>`` in imagefactory.conf.
+        cache_root: the root of caches shared between builds; use `cache_dir(name)`.
+    """
+
+    image_id: str
+    workdir: Path
+    body_path: Path
+    cache_root: Path
+    config: Mapping[str, Any] = field(default_factory=dict)
+    progress_sink: ProgressSink = lambda percent, activity: None
+    log_sink: LogSink = lambda line: None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    secrets: list[str] = field(default_factory=list)
+    _range: tuple[float, float] = (0.0, 100.0)
+
+    # -- progress and log -------------------------------------------------------------------
+    def progress(self, percent: float, activity: str | None = None) -> None:
+        """Report `percent` (0-100 of this context's share of the work) and what is happening.
+
+        The core keeps `percent_complete` monotone, so reporting a lower value is harmless.
+        """
+        low, high = self._range
+        clamped = min(max(percent, 0.0), 100.0)
+        self.progress_sink(int(low + (high - low) * clamped / 100.0), activity)
+        if activity:
+            self.log(f"== {activity}")
+
+    def scaled(self, start: float, end: float) -> BuildContext:
+        """A context whose 0-100 progress maps onto `start`-`end` of this one's."""
+        low, high = self._range
+        span = high - low
+        child = copy.copy(self)
+        child._range = (low + span * start / 100.0, low + span * end / 100.0)
+        return child
+
+    def add_secret(self, value: str) -> None:
+        """Mask `value` in every log line and logged command line from now on."""
+        if value and value not in self.secrets:
+            self.secrets.append(value)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def log(self, line: str) -> None:
+        """Append a line to the image's build log (served by ``GET …/<id>/log``)."""
+        self.log_sink(self.redact(line.rstrip("\n")))
+
+    def cache_dir(self, name: str) -> Path:
+        """A cache directory shared by all builds (create it on first use).
+
+        Builds run concurrently: write into a cache atomically (build elsewhere, then rename)
+        or under a lock.
+        """
+        path = self.cache_root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- cancellation -----------------------------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise `BuildCancelled` if the image was deleted or the service is stopping."""
+        if self.cancel_event.is_set():
+            raise BuildCancelled(f"build of {self.image_id} was cancelled")
+
+    # -- commands ---------------------------------------------------------------------------
+    def run(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+        capture: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command, logging its combined output line by line.
+
+        The command runs in its own process group; on cancellation or `timeout` (seconds) the
+        whole group is terminated, then killed. With `capture` the standard output is returned
+        (and not logged) while standard error is logged. A non-zero exit raises
+        `CommandFailed` carrying the tail of the output, unless `check` is false.
+        """
+        args = [os.fspath(a) for a in argv]
+        self.log("$ " + " ".join(args))
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if capture else subprocess.STDOUT,
+            start_new_session=True,
+        )
+        tail: collections.deque[str] = collections.deque(maxlen=40)
+        captured: list[str] = []
+
+        def pump(stream: Any, keep: list[str] | None) -> None:
+            for raw in iter(stream.readline, b""):
+                line = raw.decode("utf-8", "replace")
+                if keep is not None:
+                    keep.append(line)
+                else:
+                    tail.append(self.redact(line.rstrip("\n")))
+                    self.log(line)
+            stream.close()
+
+        readers = [threading.Thread(target=pump, args=(proc.stdout, captured if capture else None),
+                                    daemon=True)]
+        if capture:
+            readers.append(threading.Thread(target=pump, args=(proc.stderr, None), daemon=True))
+        for reader in readers:
+            reader.start()
+        if input is not None:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(input)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reason = None
+        while proc.poll() is None:
+            if self.cancel_event.wait(0.1):
+                reason = "cancelled"
+            elif deadline is not None and time.monotonic() > deadline:
+                reason = f"timed out after {timeout:.0f} s"
+            if reason:
+                _terminate_group(proc)
+                break
+        for reader in readers:
+            reader.join(timeout=5)
+        if reason == "cancelled":
+            raise BuildCancelled(f"build of {self.image_id} was cancelled")
+        if reason:
+            raise CommandFailed(args, proc.returncode or -9, f"{reason}\n" + "\n".join(tail))
+        if check and proc.returncode != 0:
+            raise CommandFailed([self.redact(a) for a in args], proc.returncode, "\n".join(tail))
+        return subprocess.CompletedProcess(args, proc.returncode, "".join(captured), None)
+
+
+def _terminate_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, then SIGKILL it if it has not gone after five seconds."""
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
