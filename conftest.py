@@ -1,0 +1,7 @@
+"""Repository-wide pytest set-up: fixtures that start real services on 127.0.0.1."""
+
+pytest_plugins = [
+    "tests.services.cache",
+    "tests.services.moto",
+    "tests.services.openstack",
+]
