@@ -1,0 +1,23 @@
+# The two commands of the README. Both set up what is missing first (Debian 12, as root).
+.PHONY: serve test lint bench
+
+# Run the service on its embedded defaults (port 8075, SQLite and image storage under
+# /var/lib/imagefactory, in-process build workers), in development mode on loopback:
+# plain HTTP and no OAuth. See docs/operators.md for TLS, OAuth clients and a config file.
+serve:
+	scripts/bootstrap.sh
+	.venv/bin/imagefactory serve --address 127.0.0.1 --no-ssl --no-oauth
+
+# Run the whole test suite, real builds and real local cloud services included.
+test:
+	scripts/bootstrap.sh test
+	tests/services/openstack_support/install.sh
+	.venv/bin/pytest
+
+lint:
+	.venv/bin/ruff check .
+
+bench:
+	.venv/bin/python bench/base_build
+	.venv/bin/python bench/push_ec2
+	.venv/bin/python bench/push_openstack

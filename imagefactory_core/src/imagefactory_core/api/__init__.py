@@ -1,0 +1,1 @@
+"""The Falcon REST API: `create_app(config)` in app.py."""

@@ -1,0 +1,119 @@
+"""`create_app(config)`: build every collaborator and route requests to thin resources.
+
+Read ROUTES to find where a request goes. The OpenAPI document (`openapi.py`) is checked
+against this table by the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import falcon
+import falcon.media
+
+from ..builds.engine import BuildEngine
+from ..config import Config
+from ..model import ImageKind
+from ..plugins import PluginHost, load_plugins
+from ..service import ImageService
+from ..store import ImageStore, Sealer, SqlNonceStore, open_database
+from . import errors
+from .media import FORM_TYPE, XML_TYPES, XMLHandler
+from .middleware import BodyLimit, RequireJSONAccept
+from .oauth import OAuthMiddleware
+from .openapi import OpenAPIDocument
+from .resources import BuildLog, ImageCollection, ImageItem, Plugins, RawImage, Root
+
+log = logging.getLogger(__name__)
+PREFIX = "/imagefactory"
+
+# (URL template, kind of image, what the route serves)
+IMAGE_ROUTES: list[tuple[str, ImageKind]] = [
+    ("/base_images", ImageKind.BASE),
+    ("/target_images", ImageKind.TARGET),
+    ("/provider_images", ImageKind.PROVIDER),
+    ("/base_images/{base_id}/target_images", ImageKind.TARGET),
+    ("/target_images/{target_id}/provider_images", ImageKind.PROVIDER),
+    ("/base_images/{base_id}/target_images/{target_id}/provider_images", ImageKind.PROVIDER),
+]
+ITEM_ID = {ImageKind.BASE: "{base_id}", ImageKind.TARGET: "{target_id}",
+           ImageKind.PROVIDER: "{provider_id}"}
+
+
+@dataclass
+class Services:
+    """The collaborators `create_app` built; tests and the CLI reach them through
+    ``app.services`` (to stop the engine, for example)."""
+
+    config: Config
+    store: ImageStore
+    plugins: PluginHost
+    engine: BuildEngine
+    images: ImageService
+
+
+class ImageFactoryApp(falcon.App):
+    """The Falcon app, carrying the `Services` it was built with (``app.services``)."""
+
+    services: Services
+
+
+def build_services(config: Config, plugins: PluginHost | None = None) -> Services:
+    for path in (config.storage_dir, config.work_dir, config.cache_dir):
+        path.mkdir(parents=True, exist_ok=True)
+    engine_db = open_database(config.db_url)
+    store = ImageStore(engine_db, config.storage_dir, Sealer(config.secret_key_file))
+    plugins = plugins or load_plugins(disabled=config.disabled_plugins,
+                                     modules=config.plugin_modules)
+    engine = BuildEngine(store, plugins, config)
+    return Services(config, store, plugins, engine, ImageService(config, store, plugins, engine))
+
+
+def route_table(services: Services) -> list[tuple[str, object, str | None]]:
+    """Every (URL, resource, suffix) the app serves."""
+    config, images = services.config, services.images
+    routes: list[tuple[str, object, str | None]] = [
+        ("", Root(), None),
+        ("/openapi.json", OpenAPIDocument(), None),
+        ("/plugins", Plugins(services.plugins, config), None),
+        ("/plugins/{plugin_id}", Plugins(services.plugins, config), "one"),
+    ]
+    for path, kind in IMAGE_ROUTES:
+        item = ImageItem(images, config, kind)
+        item_path = f"{path}/{ITEM_ID[kind]}"
+        routes += [(path, ImageCollection(images, config, kind), None), (item_path, item, None),
+                   (f"{item_path}/log", BuildLog(item), None)]
+        if kind is not ImageKind.PROVIDER:
+            routes.append((f"{item_path}/raw_image", RawImage(item), None))
+    return routes
+
+
+def create_app(config: Config, plugins: PluginHost | None = None,
+               services: Services | None = None) -> ImageFactoryApp:
+    """The WSGI application. Starts the build engine and re-queues interrupted builds."""
+    services = services or build_services(config, plugins)
+    middleware: list[object] = [BodyLimit(config.max_request_bytes), RequireJSONAccept()]
+    if config.oauth_enabled:
+        middleware.append(OAuthMiddleware(
+            config.clients,
+            SqlNonceStore(services.store.engine, config.oauth_timestamp_window),
+            protect_reads=config.protect_reads,
+            timestamp_window=config.oauth_timestamp_window,
+            trust_proxy_headers=config.trust_proxy_headers,
+        ))
+    else:
+        log.warning("OAuth is OFF (--no-oauth): anyone who can reach this port can build, "
+                    "push and delete images. Use this for development only.")
+    app = ImageFactoryApp(middleware=middleware)
+    handlers = {falcon.MEDIA_JSON: falcon.media.JSONHandler(),
+                FORM_TYPE: falcon.media.URLEncodedFormHandler()}
+    handlers.update(dict.fromkeys(XML_TYPES, XMLHandler()))
+    app.req_options.media_handlers = falcon.media.Handlers(handlers)
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+    for path, resource, suffix in route_table(services):
+        app.add_route(PREFIX + path, resource, **({"suffix": suffix} if suffix else {}))
+    app.services = services
+    services.engine.recover()
+    return app

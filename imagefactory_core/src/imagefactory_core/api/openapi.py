@@ -1,0 +1,217 @@
+"""The OpenAPI 3.1 description of the REST API, served at /imagefactory/openapi.json.
+
+Written out by hand (it is documentation); `tests/test_openapi.py` checks that every route
+and method the app serves is described here and that nothing described here is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from .. import __version__
+
+JSON = "application/json"
+ERROR = {"description": "Error",
+         "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): {"$ref": f"#/components/responses/E{code}"} for code in codes}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+SINGULAR = {"base_images": "base_image", "target_images": "target_image",
+            "provider_images": "provider_image"}
+
+
+def _collection(collection: str, params: list[str]) -> dict[str, Any]:
+    singular = SINGULAR[collection]
+    body = {
+        JSON: {"schema": {"type": "object", "required": [singular],
+                          "properties": {singular: _ref("ImageRequest")}}},
+        "application/xml": {"schema": {"type": "string"},
+                            "example": f"<{singular}><target>ec2</target></{singular}>"},
+        "application/x-www-form-urlencoded": {"schema": _ref("ImageRequest")},
+    }
+    return {
+        "parameters": [_param(p) for p in params],
+        "get": {"summary": f"List {collection}", "operationId": f"list_{collection}",
+                "responses": {"200": _json({"type": "object"}, "The collection"),
+                              **_errors(404)}},
+        "post": {"summary": f"Create a {singular} (202: built asynchronously)",
+                 "operationId": f"create_{singular}",
+                 "security": [{"oauth1": []}],
+                 "requestBody": {"required": True, "content": body},
+                 "responses": {"202": _json(_ref("ImageEnvelope"), "The new image"),
+                               **_errors(400, 401, 404, 409, 413, 415)}},
+    }
+
+
+def _item(collection: str, params: list[str]) -> dict[str, Any]:
+    singular = SINGULAR[collection]
+    delete: dict[str, Any] = {"summary": f"Delete a {singular} (cancels a build in progress)",
+                              "operationId": f"delete_{singular}",
+                              "security": [{"oauth1": []}],
+                              "responses": {"204": {"description": "Deleted or deleting"},
+                                            **_errors(400, 401, 404, 409)}}
+    if collection == "provider_images":
+        delete["requestBody"] = {"required": False, "content": {
+            JSON: {"schema": {"type": "object",
+                              "properties": {singular: _ref("ImageRequest")}}}}}
+    return {
+        "parameters": [_param(p) for p in params],
+        "get": {"summary": f"Show a {singular}", "operationId": f"get_{singular}",
+                "responses": {"200": _json(_ref("ImageEnvelope"), "The image"),
+                              **_errors(404)}},
+        "delete": delete,
+    }
+
+
+def _log(params: list[str]) -> dict[str, Any]:
+    return {"parameters": [_param(p) for p in params],
+            "get": {"summary": "The build log (text); ?follow=true streams it",
+                    "parameters": [{"name": "follow", "in": "query",
+                                    "schema": {"type": "boolean"}}],
+                    "responses": {"200": {"description": "Log text",
+                                          "content": {"text/plain": {}}}, **_errors(404)}}}
+
+
+def _raw(params: list[str]) -> dict[str, Any]:
+    get = {"summary": "Download the image body (Range supported)",
+           "responses": {"200": {"description": "The body",
+                                 "content": {"application/octet-stream": {}}},
+                         "206": {"description": "Part of the body"},
+                         **_errors(404, 409, 416)}}
+    return {"parameters": [_param(p) for p in params], "get": get,
+            "head": {**get, "summary": "Size and type of the image body"}}
+
+
+def _image_paths() -> dict[str, Any]:
+    forms = [
+        ("/imagefactory/base_images", "base_images", [], "base_id"),
+        ("/imagefactory/target_images", "target_images", [], "target_id"),
+        ("/imagefactory/provider_images", "provider_images", [], "provider_id"),
+        ("/imagefactory/base_images/{base_id}/target_images", "target_images", ["base_id"],
+         "target_id"),
+        ("/imagefactory/target_images/{target_id}/provider_images", "provider_images",
+         ["target_id"], "provider_id"),
+        ("/imagefactory/base_images/{base_id}/target_images/{target_id}/provider_images",
+         "provider_images", ["base_id", "target_id"], "provider_id"),
+    ]
+    paths: dict[str, Any] = {}
+    for path, collection, params, own in forms:
+        item = f"{path}/{{{own}}}"
+        paths[path] = _collection(collection, params)
+        paths[item] = _item(collection, [*params, own])
+        paths[f"{item}/log"] = _log([*params, own])
+        if collection != "provider_images":
+            paths[f"{item}/raw_image"] = _raw([*params, own])
+    return paths
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["title", "description"],
+              "properties": {"title": {"type": "string"}, "description": {"type": "string"}}},
+    "ImageRequest": {
+        "type": "object",
+        "properties": {
+            "template": {"type": "string", "description": "TDL XML text"},
+            "target": {"type": "string", "examples": ["ec2", "openstack-kvm"]},
+            "provider": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+            "credentials": {"oneOf": [{"type": "string", "description": "provider_credentials XML"},
+                                      {"type": "object"}]},
+            "parameters": {"type": "object",
+                           "properties": {"callbacks": {"type": "array",
+                                                        "items": {"type": "string"}}}},
+            "base_image_id": {"type": "string"},
+            "target_image_id": {"type": "string"},
+        },
+    },
+    "Image": {
+        "type": "object",
+        "required": ["_type", "id", "href", "status", "status_detail", "percent_complete"],
+        "properties": {
+            "_type": {"enum": ["BaseImage", "TargetImage", "ProviderImage"]},
+            "id": {"type": "string", "format": "uuid"},
+            "href": {"type": "string", "format": "uri"},
+            "status": {"enum": ["NEW", "PENDING", "BUILDING", "COMPLETE", "FAILED", "DELETING",
+                                "DELETED", "DELETEFAILED"]},
+            "status_detail": {"type": "object", "properties": {
+                "activity": {"type": "string"}, "error": {"type": ["string", "null"]}}},
+            "percent_complete": {"type": "integer", "minimum": 0, "maximum": 100},
+            "icicle": {"type": ["string", "null"]},
+            "parameters": {"type": "object"},
+            "properties": {"type": "object"},
+            "template": {"type": ["string", "null"], "description": "TDL, rootpw redacted"},
+            "target": {"type": "string"},
+            "base_image_id": {"type": "string"},
+            "target_image_id": {"type": "string"},
+            "provider": {},
+            "identifier_on_provider": {"type": ["string", "null"]},
+            "provider_account_identifier": {"type": ["string", "null"]},
+            "log": {"type": "string", "format": "uri"},
+            "raw_image": {"type": "string", "format": "uri"},
+        },
+    },
+    "ImageEnvelope": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                      "additionalProperties": _ref("Image")},
+    "Plugin": {"type": "object", "properties": {
+        "_type": {"const": "plugin"}, "id": {"type": "string"}, "href": {"type": "string"},
+        "type": {"enum": ["os", "cloud", None]}, "description": {"type": ["string", "null"]},
+        "version": {"type": ["string", "null"]}, "license": {"type": ["string", "null"]},
+        "maintainer": {"type": "object"}, "targets": {"type": "array"},
+        "status": {"enum": ["loaded", "broken", "disabled"]},
+        "error": {"type": ["string", "null"]}}},
+}
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/imagefactory": {"get": {"summary": "Service name and versions",
+                                  "responses": {"200": _json({"type": "object"}, "Versions")}}},
+        "/imagefactory/openapi.json": {"get": {"summary": "This document",
+                                               "responses": {"200": _json({"type": "object"},
+                                                                          "OpenAPI 3.1")}}},
+        "/imagefactory/plugins": {"get": {"summary": "Installed plugins (with broken ones)",
+                                          "responses": {"200": _json(
+                                              {"type": "object", "properties": {"plugins": {
+                                                  "type": "array", "items": _ref("Plugin")}}},
+                                              "Plugins")}}},
+        "/imagefactory/plugins/{plugin_id}": {
+            "parameters": [_param("plugin_id")],
+            "get": {"summary": "One plugin", "responses": {"200": _json(_ref("Plugin"), "Plugin"),
+                                                           **_errors(404)}}},
+        **_image_paths(),
+    }
+    codes = (400, 401, 404, 409, 413, 415, 416)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Image Factory REST API", "version": "2.0",
+                 "x-implementation-version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {f"E{c}": {**ERROR, "description": f"HTTP {c}"} for c in codes},
+            "securitySchemes": {"oauth1": {
+                "type": "http", "scheme": "OAuth",
+                "description": "Two-legged OAuth 1.0a (HMAC-SHA1 or HMAC-SHA256)"}},
+        },
+    }
+
+
+class OpenAPIDocument:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = document()

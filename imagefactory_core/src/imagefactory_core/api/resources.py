@@ -1,0 +1,217 @@
+"""Thin Falcon resources: parse the request, call the service, shape the answer.
+
+Nested URLs name parent ids with the same field names everywhere (`base_id`, `target_id`,
+`provider_id`), so one resource class serves the top-level and the nested forms.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import falcon
+
+from .. import __version__
+from .. import representation as rep
+from ..config import Config
+from ..model import ImageKind, ImageRecord, Status
+from ..plugins import PluginHost
+from ..service import ImageService
+from .media import read_image_request
+
+OWN_ID = {ImageKind.BASE: "base_id", ImageKind.TARGET: "target_id",
+          ImageKind.PROVIDER: "provider_id"}
+PARENT_COLUMN = {"base_id": "base_image_id", "target_id": "target_image_id"}
+CHUNK = 1024 * 1024
+
+
+def base_url(req: falcon.Request, config: Config) -> str:
+    if config.public_url:
+        return config.public_url.rstrip("/")
+    if config.trust_proxy_headers:
+        return f"{req.forwarded_scheme}://{req.forwarded_host}"
+    return f"{req.scheme}://{req.netloc}"
+
+
+def _collection_url(req: falcon.Request, config: Config) -> str:
+    """The collection URL as the client used it (nested forms keep their nesting)."""
+    path = req.path.rstrip("/")
+    return base_url(req, config) + path
+
+
+class Root:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"name": "imagefactory", "version": __version__, "api_version": "2.0"}
+
+
+class ImageCollection:
+    def __init__(self, service: ImageService, config: Config, kind: ImageKind):
+        self.service = service
+        self.config = config
+        self.kind = kind
+
+    def _parents(self, ids: dict[str, str]) -> dict[str, str]:
+        """Parent links named in the URL, checked to exist and to belong together."""
+        links = {PARENT_COLUMN[k]: v for k, v in ids.items() if k in PARENT_COLUMN}
+        if "target_image_id" in links:
+            owner = ({"base_image_id": links["base_image_id"]}
+                     if "base_image_id" in links else {})
+            self.service.get(ImageKind.TARGET, links["target_image_id"], **owner)
+        elif "base_image_id" in links:
+            self.service.get(ImageKind.BASE, links["base_image_id"])
+        return links
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        links = self._parents(ids)
+        if self.kind is ImageKind.PROVIDER:
+            links.pop("base_image_id", None)
+        records = self.service.store.list(self.kind, **links)
+        prefix = _collection_url(req, self.config)
+        resp.media = {self.kind.collection: [rep.summary("", r, prefix) for r in records]}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        links = self._parents(ids)
+        body = read_image_request(req, self.kind.singular)
+        base_id = links.get("base_image_id") or body.base_image_id
+        if self.kind is ImageKind.BASE:
+            record = self.service.create_base(body.template, body.parameters)
+        elif self.kind is ImageKind.TARGET:
+            record = self.service.create_target(body.target, body.parameters,
+                                                base_image_id=base_id,
+                                                template_text=body.template)
+        else:
+            record = self.service.create_provider(
+                body.target, body.provider, body.credentials, body.parameters,
+                target_image_id=links.get("target_image_id") or body.target_image_id,
+                base_image_id=None if links.get("target_image_id") else base_id,
+                template_text=body.template)
+        prefix = _collection_url(req, self.config)
+        resp.status = falcon.HTTP_202
+        resp.location = f"{prefix}/{record.id}"
+        resp.media = rep.full("", record, prefix)
+
+
+class ImageItem:
+    def __init__(self, service: ImageService, config: Config, kind: ImageKind):
+        self.service = service
+        self.config = config
+        self.kind = kind
+
+    def record(self, ids: dict[str, str]) -> ImageRecord:
+        parents = {PARENT_COLUMN[k]: v for k, v in ids.items()
+                   if k in PARENT_COLUMN and k != OWN_ID[self.kind]}
+        if self.kind is ImageKind.PROVIDER and "base_image_id" in parents:
+            base_id = parents.pop("base_image_id")
+            self.service.get(ImageKind.TARGET, parents["target_image_id"],
+                             base_image_id=base_id)
+        return self.service.get(self.kind, ids[OWN_ID[self.kind]], **parents)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        record = self.record(ids)
+        prefix = _collection_url(req, self.config).rsplit("/", 1)[0]
+        resp.media = rep.full("", record, prefix, self.service.children(record))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        record = self.record(ids)
+        provider = credentials = None
+        if self.kind is ImageKind.PROVIDER:
+            body = read_image_request(req, self.kind.singular, body_required=False)
+            provider, credentials = body.provider, body.credentials
+        self.service.delete(record, provider, credentials)
+        resp.status = falcon.HTTP_204
+
+
+class RawImage:
+    """The image body, with HTTP Range support for resumable downloads."""
+
+    def __init__(self, item: ImageItem):
+        self.item = item
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        record = self.item.record(ids)
+        if record.status is not Status.COMPLETE or not record.body_path.exists():
+            raise falcon.HTTPConflict(
+                title="Image not available",
+                description=f"image {record.id} is {record.status.value}; its body can be "
+                            "downloaded once it is COMPLETE")
+        size = record.body_path.stat().st_size
+        start, end = 0, size - 1
+        if req.range is not None:
+            first, last = req.range
+            if first < 0:
+                start = max(size + first, 0)
+            else:
+                start, end = first, (size - 1 if last == -1 else min(last, size - 1))
+            if start >= size or start > end:
+                raise falcon.HTTPRangeNotSatisfiable(size)
+            resp.status = falcon.HTTP_206
+            resp.content_range = (start, end, size)
+        fmt = record.properties.get("disk_format", "raw")
+        resp.content_type = "application/octet-stream"
+        resp.downloadable_as = f"{record.id}.{fmt}"
+        resp.accept_ranges = "bytes"
+        resp.content_length = end - start + 1
+        resp.stream = _read_range(record.body_path, start, end - start + 1)
+
+    on_head = on_get
+
+
+def _read_range(path: Any, start: int, length: int) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        while length > 0:
+            chunk = handle.read(min(CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+
+
+class BuildLog:
+    """The image's build log as text; ``?follow=true`` streams it until the image settles."""
+
+    def __init__(self, item: ImageItem):
+        self.item = item
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        record = self.item.record(ids)
+        path = self.item.service.store.log_path(record.id)
+        resp.content_type = falcon.MEDIA_TEXT
+        if not req.get_param_as_bool("follow", default=False):
+            resp.text = path.read_text(encoding="utf-8") if path.exists() else ""
+            return
+        resp.stream = self._follow(record.id, path)
+
+    def _follow(self, image_id: str, path: Any) -> Iterator[bytes]:
+        offset = 0
+        store = self.item.service.store
+        while True:
+            settled = not (store.get(image_id).status.active
+                           or store.get(image_id).status is Status.DELETING)
+            if path.exists():
+                with open(path, "rb") as handle:
+                    handle.seek(offset)
+                    data = handle.read()
+                offset += len(data)
+                if data:
+                    yield data
+            if settled:
+                return
+            time.sleep(0.5)
+
+
+class Plugins:
+    def __init__(self, plugins: PluginHost, config: Config):
+        self.plugins = plugins
+        self.config = config
+
+    def _shown(self, req: falcon.Request, info: Any) -> dict[str, Any]:
+        return {**info.metadata(),
+                "href": f"{base_url(req, self.config)}/imagefactory/plugins/{info.id}"}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"plugins": [self._shown(req, i) for i in self.plugins.infos.values()]}
+
+    def on_get_one(self, req: falcon.Request, resp: falcon.Response, plugin_id: str) -> None:
+        resp.media = self._shown(req, self.plugins.get(plugin_id))

@@ -1,0 +1,1 @@
+"""The build engine: queue, workers, progress, logs, cancellation, recovery."""

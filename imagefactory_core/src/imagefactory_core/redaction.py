@@ -1,0 +1,39 @@
+"""Keep secrets out of responses, logs and the database.
+
+`rootpw` in templates is handled by `tdl.redact_template`; this module covers the request
+parameters: user-info in callback URLs, and any parameter whose name says it is secret.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .context import REDACTED
+
+_SECRET_NAME = re.compile(r"(passw(or)?d|secret|token|credential|private_?key|rootpw)", re.I)
+
+
+def redact_url(url: str) -> str:
+    """``https://user:pw@host/x`` → ``https://*****@host/x``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{REDACTED}@{host}"))
+
+
+def redact_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `parameters` fit to store and show."""
+    clean: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if _SECRET_NAME.search(key):
+            clean[key] = REDACTED
+        elif key == "callbacks":
+            clean[key] = [redact_url(str(u)) for u in value]
+        elif isinstance(value, dict):
+            clean[key] = redact_parameters(value)
+        else:
+            clean[key] = value
+    return clean

@@ -1,0 +1,93 @@
+"""`imagefactory serve`: the Falcon app on gunicorn.
+
+Process model (embedded default): ONE gunicorn worker process with a pool of threads
+(`gthread`). The build engine lives in that process, so the API and the builds share the
+SQLite database without cross-process locking and cancellation is a threading.Event. Builds run
+their heavy work in subprocesses (mmdebstrap, qemu-img …), so the GIL is not the limit. More
+workers would each start an engine; scale-out uses PostgreSQL and separate build workers
+(docs/architecture.md).
+
+SIGTERM (or SIGINT) stops gunicorn gracefully; the worker's exit hook cancels running builds,
+which end FAILED saying the service was stopped. Queued builds stay PENDING and are re-queued
+at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .api.app import create_app
+from .config import Config
+from .tls import ensure_certificate, load_check
+
+log = logging.getLogger(__name__)
+
+
+def tls_files(config: Config) -> tuple[Path, Path] | None:
+    """The certificate and key to serve with, generating a self-signed pair when none is set."""
+    if config.no_ssl:
+        return None
+    if config.ssl_cert and config.ssl_key:
+        cert, key = Path(config.ssl_cert), Path(config.ssl_key)
+        load_check(cert, key)
+        return cert, key
+    tls_dir = Path(config.state_dir) / "tls"
+    return ensure_certificate(tls_dir / "cert.pem", tls_dir / "key.pem")
+
+
+class Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, config: Config):
+        self.config_values = config
+        super().__init__()
+
+    def load_config(self) -> None:
+        config = self.config_values
+        settings: dict[str, Any] = {
+            "bind": f"[{config.address}]:{config.port}" if ":" in config.address
+            else f"{config.address}:{config.port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": config.server_threads,
+            "timeout": 120,
+            "graceful_timeout": 60,
+            "accesslog": "-",
+            "errorlog": "-",
+            "loglevel": "debug" if config.debug else "info",
+            "worker_exit": _stop_engine,
+            "proc_name": "imagefactory",
+        }
+        files = tls_files(config)
+        if files:
+            settings["certfile"], settings["keyfile"] = (str(f) for f in files)
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return create_app(self.config_values)
+
+
+def _stop_engine(server: Any, worker: Any) -> None:
+    app = getattr(worker, "wsgi", None)
+    services = getattr(app, "services", None)
+    if services is not None:
+        log.info("stopping: cancelling running builds")
+        services.engine.shutdown()
+
+
+def serve(config: Config) -> None:
+    logging.basicConfig(level=logging.DEBUG if config.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config.no_ssl:
+        log.warning("TLS is OFF (--no-ssl): requests and OAuth signatures travel in clear. "
+                    "Development only.")
+    if config.no_oauth:
+        log.warning("OAuth is OFF (--no-oauth): anyone reaching %s:%s can build, push and "
+                    "delete. Development only.", config.address, config.port)
+    elif not config.clients:
+        log.warning("OAuth is on but no clients are configured: every write will be refused "
+                    "(add \"clients\" to imagefactory.conf)")
+    Server(config).run()

@@ -1,0 +1,154 @@
+"""Image records in the metadata database, and their bodies and logs on disk.
+
+Each change is committed before the method returns, so whatever the API shows has been
+persisted. Bodies are ``<storage>/<uuid>.body``; build logs ``<storage>/<uuid>.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, case, insert, select, update
+
+from ..errors import NotFound
+from ..model import ImageKind, ImageRecord, Status, StatusDetail
+from .schema import images
+from .sealing import Sealer
+
+_JSON_COLUMNS = ("parameters", "properties")
+
+
+class ImageStore:
+    def __init__(self, engine: Engine, storage_dir: Path, sealer: Sealer):
+        self.engine = engine
+        self.storage_dir = storage_dir
+        self.sealer = sealer
+        storage_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- paths ------------------------------------------------------------------------------------
+    def body_path(self, image_id: str) -> Path:
+        return self.storage_dir / f"{image_id}.body"
+
+    def log_path(self, image_id: str) -> Path:
+        return self.storage_dir / f"{image_id}.log"
+
+    def append_log(self, image_id: str, line: str) -> None:
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        with self.log_path(image_id).open("a", encoding="utf-8") as handle:
+            handle.write(f"{stamp} {line}\n")
+
+    # -- records ----------------------------------------------------------------------------------
+    def _record(self, row: Any) -> ImageRecord:
+        return ImageRecord(
+            id=row.id,
+            kind=ImageKind(row.kind),
+            status=Status(row.status),
+            percent_complete=row.percent_complete,
+            status_detail=StatusDetail(row.activity, row.error),
+            template=row.template,
+            parameters=json.loads(row.parameters),
+            icicle=row.icicle,
+            body_path=self.body_path(row.id),
+            base_image_id=row.base_image_id,
+            target_image_id=row.target_image_id,
+            target=row.target,
+            provider=row.provider,
+            identifier_on_provider=row.identifier_on_provider,
+            provider_account_identifier=row.provider_account_identifier,
+            properties=json.loads(row.properties),
+        )
+
+    def create(
+        self,
+        kind: ImageKind,
+        *,
+        redacted_template: str | None,
+        parameters: dict[str, Any],
+        secrets: dict[str, Any],
+        activity: str = "Initializing image prior to Cloud/OS customization",
+        **links: str | None,
+    ) -> ImageRecord:
+        """Insert a NEW image. `secrets` (the unredacted template, callback URLs) are stored
+        sealed only; `redacted_template` and `parameters` must already be free of them."""
+        now = datetime.now(UTC)
+        image_id = str(uuid.uuid4())
+        with self.engine.begin() as conn:
+            conn.execute(insert(images).values(
+                id=image_id, kind=kind.value, status=Status.NEW.value, percent_complete=0,
+                activity=activity, error=None, template=redacted_template,
+                sealed=self.sealer.seal(json.dumps(secrets)),
+                parameters=json.dumps(parameters), properties="{}",
+                created_at=now, updated_at=now, **links,
+            ))
+        return self.get(image_id)
+
+    def get(self, image_id: str, kind: ImageKind | None = None) -> ImageRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(images).where(images.c.id == image_id)).first()
+        if row is None or (kind is not None and row.kind != kind.value):
+            noun = kind.value if kind else "image"
+            raise NotFound(f"{noun} {image_id} not found")
+        return self._record(row)
+
+    def list(self, kind: ImageKind, *, include_deleted: bool = False,
+             **links: str) -> list[ImageRecord]:
+        query = select(images).where(images.c.kind == kind.value)
+        for column, value in links.items():
+            query = query.where(images.c[column] == value)
+        if not include_deleted:
+            query = query.where(images.c.status != Status.DELETED.value)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(images.c.created_at)).all()
+        return [self._record(row) for row in rows]
+
+    def with_status(self, statuses: Iterable[Status]) -> list[ImageRecord]:
+        wanted = [s.value for s in statuses]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(images).where(images.c.status.in_(wanted)).order_by(images.c.created_at)
+            ).all()
+        return [self._record(row) for row in rows]
+
+    def secrets(self, image_id: str) -> dict[str, Any]:
+        """The sealed secrets given to `create` (``{}`` when there were none)."""
+        with self.engine.connect() as conn:
+            token = conn.execute(select(images.c.sealed).where(images.c.id == image_id)).scalar()
+        return json.loads(self.sealer.unseal(token)) if token else {}
+
+    def update(self, image_id: str, **values: Any) -> ImageRecord:
+        """Change columns of one image; status values may be `Status` members."""
+        for column in _JSON_COLUMNS:
+            if column in values:
+                values[column] = json.dumps(values[column])
+        if isinstance(values.get("status"), Status):
+            values["status"] = values["status"].value
+        values["updated_at"] = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            conn.execute(update(images).where(images.c.id == image_id).values(**values))
+        return self.get(image_id)
+
+    def set_progress(self, image_id: str, percent: int, activity: str | None) -> None:
+        """Raise percent_complete (never lower it) and, if given, change the activity."""
+        percent = max(0, min(percent, 100))
+        values: dict[str, Any] = {
+            "percent_complete": case((images.c.percent_complete < percent, percent),
+                                     else_=images.c.percent_complete),
+            "updated_at": datetime.now(UTC),
+        }
+        if activity:
+            values["activity"] = activity
+        with self.engine.begin() as conn:
+            conn.execute(update(images).where(images.c.id == image_id).values(**values))
+
+    def remove_files(self, image_id: str) -> None:
+        """Delete the body (the log stays: it explains what happened)."""
+        for path in (self.body_path(image_id),):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)

@@ -1,0 +1,53 @@
+"""Database tables (SQLAlchemy Core). Changes to them ship as Alembic migrations in
+`migrations/versions/`; `tests/test_store.py` checks the migrated schema matches these tables."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+images = Table(
+    "images",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("percent_complete", Integer, nullable=False, default=0),
+    Column("activity", Text, nullable=False, default=""),
+    Column("error", Text),
+    Column("template", Text),
+    Column("sealed", LargeBinary),
+    Column("parameters", Text, nullable=False, default="{}"),
+    Column("icicle", Text),
+    Column("base_image_id", String(36)),
+    Column("target_image_id", String(36)),
+    Column("target", String(64)),
+    Column("provider", Text),
+    Column("identifier_on_provider", Text),
+    Column("provider_account_identifier", Text),
+    Column("properties", Text, nullable=False, default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_images_kind_status", "kind", "status"),
+    Index("ix_images_base_image_id", "base_image_id"),
+    Index("ix_images_target_image_id", "target_image_id"),
+)
+
+oauth_nonces = Table(
+    "oauth_nonces",
+    metadata,
+    Column("client_key", String(255), primary_key=True),
+    Column("nonce", String(255), primary_key=True),
+    Column("timestamp", BigInteger, primary_key=True),
+    Index("ix_oauth_nonces_timestamp", "timestamp"),
+)
