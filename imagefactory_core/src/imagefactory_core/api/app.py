@@ -93,7 +93,9 @@ def create_app(config: Config, plugins: PluginHost | None = None,
                services: Services | None = None) -> ImageFactoryApp:
     """The WSGI application. Starts the build engine and re-queues interrupted builds."""
     services = services or build_services(config, plugins)
-    middleware: list[object] = [BodyLimit(config.max_request_bytes), RequireJSONAccept()]
+    # Authentication comes before content negotiation: an unsigned write is a 401 whatever
+    # it accepts.
+    middleware: list[object] = [BodyLimit(config.max_request_bytes)]
     if config.oauth_enabled:
         middleware.append(OAuthMiddleware(
             config.clients,
@@ -105,6 +107,7 @@ def create_app(config: Config, plugins: PluginHost | None = None,
     else:
         log.warning("OAuth is OFF (--no-oauth): anyone who can reach this port can build, "
                     "push and delete images. Use this for development only.")
+    middleware.append(RequireJSONAccept())
     app = ImageFactoryApp(middleware=middleware)
     handlers = {falcon.MEDIA_JSON: falcon.media.JSONHandler(),
                 FORM_TYPE: falcon.media.URLEncodedFormHandler()}

@@ -73,7 +73,10 @@ def read_image_request(req: falcon.Request, singular: str, *, body_required: boo
         return _from_xml(req.get_media(), singular)
     if content_type == FORM_TYPE:
         media = req.get_media()
-        return _from_fields({k: v for k, v in media.items() if isinstance(v, str)})
+        repeated = sorted(k for k, v in media.items() if not isinstance(v, str))
+        if repeated:
+            raise InvalidRequest(f"form field(s) {', '.join(repeated)} given more than once")
+        return _from_fields(dict(media))
     if content_type in ("application/json", ""):
         media = req.get_media()
         if not isinstance(media, dict) or singular not in media:
