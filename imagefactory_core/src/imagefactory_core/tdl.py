@@ -139,7 +139,6 @@ class Template:
     precommands: tuple[Command, ...] = ()
     repositories: tuple[Repository, ...] = ()
     disk_size: int | None = None  # bytes
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def redacted_xml(self) -> str:
