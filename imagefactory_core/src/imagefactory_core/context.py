@@ -58,6 +58,7 @@ class BuildContext:
         """
         low, high = self._range
         clamped = min(max(percent, 0.0), 100.0)
+        activity = self.redact(activity) if activity else activity  # shown by the API
         self.progress_sink(int(low + (high - low) * clamped / 100.0), activity)
         if activity:
             self.log(f"== {activity}")
@@ -176,7 +177,8 @@ class BuildContext:
         if reason == "cancelled":
             raise BuildCancelled(f"build of {self.image_id} was cancelled")
         if reason:
-            raise CommandFailed(args, proc.returncode or -9, f"{reason}\n" + "\n".join(tail))
+            raise CommandFailed([self.redact(a) for a in args], proc.returncode or -9,
+                                f"{reason}\n" + "\n".join(tail))
         if check and proc.returncode != 0:
             raise CommandFailed([self.redact(a) for a in args], proc.returncode, "\n".join(tail))
         return subprocess.CompletedProcess(args, proc.returncode, "".join(captured), None)

@@ -17,7 +17,10 @@ _SECRET_NAME = re.compile(r"(passw(or)?d|secret|token|credential|private_?key|ro
 
 def redact_url(url: str) -> str:
     """``https://user:pw@host/x`` → ``https://*****@host/x``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not parseable as a URL: mask whatever could be user-info
+        return re.sub(r"//[^/]*@", f"//{REDACTED}@", url)
     if "@" not in parts.netloc:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
@@ -31,9 +34,17 @@ def redact_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
         if _SECRET_NAME.search(key):
             clean[key] = REDACTED
         elif key == "callbacks":
-            clean[key] = [redact_url(str(u)) for u in value]
-        elif isinstance(value, dict):
-            clean[key] = redact_parameters(value)
+            # one URL may be given as a plain string (iterating it would store its characters)
+            urls = [value] if isinstance(value, str) else value
+            clean[key] = [redact_url(str(u)) for u in urls]
         else:
-            clean[key] = value
+            clean[key] = _redact_value(value)
     return clean
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return redact_parameters(value)
+    if isinstance(value, list):
+        return [_redact_value(item) for item in value]
+    return value

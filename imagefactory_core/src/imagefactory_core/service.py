@@ -17,7 +17,7 @@ from .config import Config
 from .errors import Conflict, InvalidRequest, NotFound
 from .model import ImageKind, ImageRecord, Status
 from .plugins import PluginHost
-from .redaction import redact_parameters
+from .redaction import redact_parameters, redact_url
 from .store import ImageStore
 from .tdl import Template, parse_template, redact_template
 
@@ -47,9 +47,15 @@ class ImageService:
         if not isinstance(callbacks, list):
             raise InvalidRequest("parameters.callbacks must be a list of http(s) URLs")
         for url in callbacks:
-            parts = urlsplit(str(url))
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidRequest(f"parameters.callbacks: {url!r} is not an http(s) URL")
+            try:
+                parts = urlsplit(url) if isinstance(url, str) else None
+                usable = (parts is not None and parts.scheme in ("http", "https")
+                          and bool(parts.hostname) and parts.port != 0)
+            except ValueError:  # urlsplit or .port: brackets or a port out of range
+                usable = False
+            if not usable:
+                raise InvalidRequest(f"parameters.callbacks: {redact_url(str(url))!r} is not "
+                                     "an http(s) URL")
         return [str(u) for u in callbacks]
 
     def _usable_parent(self, image_id: str, kind: ImageKind) -> ImageRecord:

@@ -37,8 +37,14 @@ SINGULAR = {"base_images": "base_image", "target_images": "target_image",
             "provider_images": "provider_image"}
 
 
+def _scope(parents: list[str]) -> str:
+    """Keeps operationIds unique across the nested forms of one collection."""
+    return "".join(f"_in_{p.removesuffix('_id')}" for p in parents)
+
+
 def _collection(collection: str, params: list[str]) -> dict[str, Any]:
     singular = SINGULAR[collection]
+    scope = _scope(params)
     body = {
         JSON: {"schema": {"type": "object", "required": [singular],
                           "properties": {singular: _ref("ImageRequest")}}},
@@ -48,11 +54,11 @@ def _collection(collection: str, params: list[str]) -> dict[str, Any]:
     }
     return {
         "parameters": [_param(p) for p in params],
-        "get": {"summary": f"List {collection}", "operationId": f"list_{collection}",
+        "get": {"summary": f"List {collection}", "operationId": f"list_{collection}{scope}",
                 "responses": {"200": _json({"type": "object"}, "The collection"),
                               **_errors(404)}},
         "post": {"summary": f"Create a {singular} (202: built asynchronously)",
-                 "operationId": f"create_{singular}",
+                 "operationId": f"create_{singular}{scope}",
                  "security": [{"oauth1": []}],
                  "requestBody": {"required": True, "content": body},
                  "responses": {"202": _json(_ref("ImageEnvelope"), "The new image"),
@@ -62,8 +68,9 @@ def _collection(collection: str, params: list[str]) -> dict[str, Any]:
 
 def _item(collection: str, params: list[str]) -> dict[str, Any]:
     singular = SINGULAR[collection]
+    scope = _scope(params[:-1])
     delete: dict[str, Any] = {"summary": f"Delete a {singular} (cancels a build in progress)",
-                              "operationId": f"delete_{singular}",
+                              "operationId": f"delete_{singular}{scope}",
                               "security": [{"oauth1": []}],
                               "responses": {"204": {"description": "Deleted or deleting"},
                                             **_errors(400, 401, 404, 409)}}
@@ -73,7 +80,7 @@ def _item(collection: str, params: list[str]) -> dict[str, Any]:
                               "properties": {singular: _ref("ImageRequest")}}}}}
     return {
         "parameters": [_param(p) for p in params],
-        "get": {"summary": f"Show a {singular}", "operationId": f"get_{singular}",
+        "get": {"summary": f"Show a {singular}", "operationId": f"get_{singular}{scope}",
                 "responses": {"200": _json(_ref("ImageEnvelope"), "The image"),
                               **_errors(404)}},
         "delete": delete,

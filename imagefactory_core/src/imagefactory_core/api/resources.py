@@ -137,7 +137,7 @@ class RawImage:
                             "downloaded once it is COMPLETE")
         size = record.body_path.stat().st_size
         start, end = 0, size - 1
-        if req.range is not None:
+        if req.range is not None and req.range_unit == "bytes":  # other units are ignored
             first, last = req.range
             if first < 0:
                 start = max(size + first, 0)

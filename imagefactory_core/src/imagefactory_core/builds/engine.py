@@ -167,13 +167,14 @@ class BuildEngine:
             final = self._cancelled_outcome(job)
         except BuildError as exc:
             ctx.log(f"FAILED: {exc}")
-            final = self._failed_outcome(job, str(exc))
+            final = self._failed_outcome(job, ctx.redact(str(exc)))
         except InvalidRequest as exc:
             ctx.log(f"FAILED: {exc}")
-            final = self._failed_outcome(job, str(exc))
+            final = self._failed_outcome(job, ctx.redact(str(exc)))
         except Exception as exc:  # a plugin bug: keep the service up, keep the traceback
             ctx.log(traceback.format_exc())
-            final = self._failed_outcome(job, f"internal error: {type(exc).__name__}: {exc}")
+            final = self._failed_outcome(
+                job, ctx.redact(f"internal error: {type(exc).__name__}: {exc}"))
         finally:
             remove_tree(ctx.workdir)
         self._finish(job, final)
@@ -197,8 +198,9 @@ class BuildEngine:
 
     def _finish(self, job: Job, final: dict[str, Any]) -> None:
         with self._lock:
-            self._set(job.image_id, job.secrets.callbacks, **final)
+            # log first: a follower of the log stops once it sees the final status
             self.store.append_log(job.image_id, f"== {final['status'].value}")
+            self._set(job.image_id, job.secrets.callbacks, **final)
             self._running.discard(job.image_id)
             self._cancel.pop(job.image_id, None)
             self._delete_after_cancel.discard(job.image_id)

@@ -85,6 +85,7 @@ class Work:
         target_image = self.store.get(record.target_image_id)
         cloud, target = self.plugins.resolve_cloud(record.target)
         template = parse_template(secrets.template) if secrets.template else None
+        _mask(ctx, secrets.credentials)
         ctx.progress(0, f"Pushing to {target} provider {_provider_name(secrets.provider)}")
         result = self.plugins.push_image(cloud, ctx, template, target_image, target,
                                          secrets.provider or "", secrets.credentials or {},
@@ -95,10 +96,24 @@ class Work:
 
     def unpush(self, record: ImageRecord, ctx: BuildContext, secrets: JobSecrets) -> None:
         cloud, target = self.plugins.resolve_cloud(record.target)
+        _mask(ctx, secrets.credentials)
         ctx.progress(0, f"Deleting {record.identifier_on_provider} from {target}")
         self.plugins.delete_from_provider(cloud, ctx, record, target,
                                           secrets.provider or record.provider or "",
                                           secrets.credentials or {}, record.parameters)
+
+
+def _mask(ctx: BuildContext, credentials: Any) -> None:
+    """Mask every credential value in the log, the commands logged and the error shown,
+    whatever the plugin does with them."""
+    if isinstance(credentials, dict):
+        for value in credentials.values():
+            _mask(ctx, value)
+    elif isinstance(credentials, list):
+        for value in credentials:
+            _mask(ctx, value)
+    elif isinstance(credentials, str) and credentials.strip():
+        ctx.add_secret(credentials)
 
 
 def _require_body(ctx: BuildContext) -> None:

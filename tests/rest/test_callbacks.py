@@ -1,0 +1,215 @@
+"""`parameters.callbacks`: a PUT of the image JSON to each URL on every status change, received
+here by real HTTP servers on 127.0.0.1: Basic auth from the URL's user-info (redacted wherever
+the URL is shown), retries on server errors, and a dead receiver never holding up a build."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from imagefactory_core.testing import make_config, wait_for_status
+
+from .conftest import fake_tdl
+
+CALLBACK_TIMEOUT = 2.0
+
+
+@pytest.fixture
+def imagefactory_config(tmp_path):  # type: ignore[no-untyped-def]
+    return make_config(tmp_path, callback_timeout=CALLBACK_TIMEOUT, callback_retries=2)
+
+
+class Receiver:
+    """An HTTP server that records every request and answers from a script of status codes
+    (then 200)."""
+
+    def __init__(self, answers: list[int] | None = None):
+        self.answers = list(answers or [])
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    status = receiver.answers.pop(0) if receiver.answers else 200
+                    receiver.requests.append({
+                        "method": "PUT", "path": self.path, "status": status,
+                        "authorization": self.headers.get("Authorization"),
+                        "content_type": self.headers.get("Content-Type"),
+                        "raw": body, "document": json.loads(body),
+                    })
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+
+    def url(self, path: str, userinfo: str | None = None) -> str:
+        return f"http://{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}{path}"
+
+    def statuses(self, path: str | None = None, delivered_only: bool = True) -> list[str]:
+        with self.lock:
+            return [next(iter(r["document"].values()))["status"] for r in self.requests
+                    if (path is None or r["path"] == path)
+                    and (not delivered_only or r["status"] < 400)]
+
+    def wait_for(self, status: str, path: str | None = None, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while status not in self.statuses(path):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {status} callback within {timeout} s: "
+                                     f"{self.statuses(path, delivered_only=False)}")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class DeadReceiver:
+    """Accepts connections and never answers, keeping them open until closed."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.stopping = threading.Event()
+        self.listener.settimeout(0.05)
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(connection)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+        for connection in self.accepted:
+            connection.close()
+        self.listener.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    started = Receiver()
+    yield started
+    started.close()
+
+
+def post_base(client, **parameters: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    result = client.simulate_post("/imagefactory/base_images", json={
+        "base_image": {"template": fake_tdl(), "parameters": parameters}})
+    assert result.status_code == 202, result.text
+    return result.json["base_image"]
+
+
+def test_every_status_change_is_put_with_basic_auth_from_the_url(client, receiver):
+    url = receiver.url("/hooks/one?tag=x", "builder:cb-pass-4711")
+    shown = f"http://*****@127.0.0.1:{receiver.port}/hooks/one?tag=x"
+    base = post_base(client, callbacks=[url], fake_build_seconds=0.2)
+    assert base["parameters"]["callbacks"] == [shown]
+    href = f"/imagefactory/base_images/{base['id']}"
+    done = wait_for_status(client, href)
+    assert done["status"] == "COMPLETE"
+    receiver.wait_for("COMPLETE")
+    assert receiver.statuses() == ["PENDING", "BUILDING", "COMPLETE"]
+    expected_auth = "Basic " + base64.b64encode(b"builder:cb-pass-4711").decode()
+    for request in receiver.requests:
+        assert request["path"] == "/hooks/one?tag=x"
+        assert request["authorization"] == expected_auth
+        assert request["content_type"] == "application/json"
+        assert b"cb-pass-4711" not in request["raw"]
+        sent = request["document"]["base_image"]
+        assert sent["id"] == base["id"]
+        assert sent["href"].endswith(f"/imagefactory/base_images/{base['id']}")
+        assert sent["parameters"]["callbacks"] == [shown]
+        assert {"_type", "status", "status_detail", "percent_complete", "icicle",
+                "template"} <= set(sent)
+    final = receiver.requests[-1]["document"]["base_image"]
+    assert final["percent_complete"] == 100
+    assert final["icicle"] == done["icicle"]
+    assert client.simulate_get(href).json["base_image"]["parameters"]["callbacks"] == [shown]
+    for where in (client.simulate_get(href).text, client.simulate_get(f"{href}/log").text,
+                  client.simulate_get("/imagefactory/base_images").text):
+        assert "cb-pass-4711" not in where
+
+
+def test_each_image_of_a_cascade_reports_to_the_callbacks(client, receiver):
+    result = client.simulate_post("/imagefactory/target_images", json={"target_image": {
+        "template": fake_tdl(), "target": "fakecloud",
+        "parameters": {"callbacks": receiver.url("/cascade")}}})
+    assert result.status_code == 202, result.text
+    target = result.json["target_image"]
+    assert wait_for_status(client, f"/imagefactory/target_images/{target['id']}")["status"] \
+        == "COMPLETE"
+    receiver.wait_for("COMPLETE")
+    deadline = time.monotonic() + 10
+    while len(receiver.statuses()) < 6 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    by_image: dict[str, list[str]] = {}
+    for request in receiver.requests:
+        (kind, document), = request["document"].items()
+        by_image.setdefault(f"{kind} {document['id']}", []).append(document["status"])
+    assert by_image == {
+        f"base_image {target['base_image_id']}": ["PENDING", "BUILDING", "COMPLETE"],
+        f"target_image {target['id']}": ["PENDING", "BUILDING", "COMPLETE"],
+    }
+
+
+def test_a_failing_receiver_is_retried(client):
+    flaky = Receiver(answers=[500, 500])
+    try:
+        base = post_base(client, callbacks=[flaky.url("/flaky")])
+        assert wait_for_status(client, f"/imagefactory/base_images/{base['id']}")["status"] \
+            == "COMPLETE"
+        flaky.wait_for("COMPLETE")
+        statuses = [(r["status"], next(iter(r["document"].values()))["status"])
+                    for r in flaky.requests]
+        assert statuses[:3] == [(500, "PENDING"), (500, "PENDING"), (200, "PENDING")]
+        assert flaky.statuses() == ["PENDING", "BUILDING", "COMPLETE"]
+    finally:
+        flaky.close()
+
+
+def test_a_receiver_that_never_answers_does_not_hold_up_the_build(client):
+    dead = DeadReceiver()
+    try:
+        started = time.monotonic()
+        base = post_base(client, callbacks=[f"http://127.0.0.1:{dead.port}/never"])
+        done = wait_for_status(client, f"/imagefactory/base_images/{base['id']}", timeout=20)
+        elapsed = time.monotonic() - started
+        assert done["status"] == "COMPLETE"
+        # one unanswered PUT alone takes CALLBACK_TIMEOUT: the build did not wait for it
+        assert elapsed < CALLBACK_TIMEOUT, elapsed
+        deadline = time.monotonic() + 5
+        while not dead.accepted and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert dead.accepted, "the dead receiver was never called"
+        second = post_base(client, fake_build_seconds=0.1)
+        assert wait_for_status(client, f"/imagefactory/base_images/{second['id']}",
+                               timeout=CALLBACK_TIMEOUT)["status"] == "COMPLETE"
+    finally:
+        dead.close()
