@@ -84,28 +84,64 @@ class Config:
 _FIELDS = {f.name: f for f in fields(Config)}
 
 
+# Smallest value that works; below it the service would fail later with an obscure error.
+_MINIMUM = {"port": 1, "max_concurrent_local_sessions": 1, "max_concurrent_uploads": 1,
+            "server_threads": 1, "max_request_bytes": 1, "max_template_bytes": 1,
+            "callback_timeout": 0.001, "callback_retries": 0, "oauth_timestamp_window": 1}
+_MAXIMUM = {"port": 65535}
+# Element type of the dict and list fields.
+_ITEMS = {"clients": str, "plugins": dict, "disabled_plugins": str, "plugin_modules": str}
+
+
+def _typed(name: str, kind: str, value: Any) -> Any:
+    if "bool" in kind:
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError("not a boolean")
+            return lowered in {"1", "true", "yes", "on"}
+        if isinstance(value, bool) or (type(value) is int and value in (0, 1)):
+            return bool(value)  # the original's files say 0 and 1
+        raise ValueError("not a boolean")
+    if kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError("not a number")
+        number = int(value) if kind == "int" and not isinstance(value, float) else float(value)
+        if kind == "int":
+            if number != int(number):
+                raise ValueError("not a whole number")
+            number = int(number)
+        low, high = _MINIMUM.get(name), _MAXIMUM.get(name)
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise ValueError(f"must be at least {low}" if high is None
+                             else f"must be {low} to {high}")
+        return number
+    if kind.startswith("list") and isinstance(value, str) and not value.startswith("["):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if kind.startswith(("dict", "list")):
+        loaded = json.loads(value) if isinstance(value, str) else value
+        container = dict if kind.startswith("dict") else list
+        if not isinstance(loaded, container):
+            raise ValueError(f"not a JSON {'object' if container is dict else 'list'}")
+        items = loaded.values() if container is dict else loaded
+        if not all(isinstance(item, _ITEMS[name]) for item in items):
+            raise ValueError(f"every {'value' if container is dict else 'item'} must be a "
+                             f"{'string' if _ITEMS[name] is str else 'JSON object'}")
+        return loaded
+    if value is None and "None" in kind:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return value
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Turn a JSON or environment value into the field's type, or say what is wrong."""
-    kind = _FIELDS[name].type
     try:
-        if "bool" in kind:
-            if isinstance(value, str):
-                lowered = value.strip().lower()
-                if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
-                    raise ValueError(value)
-                return lowered in {"1", "true", "yes", "on"}
-            return bool(value)
-        if kind == "int":
-            return int(value)
-        if kind == "float":
-            return float(value)
-        if kind.startswith("list") and isinstance(value, str) and not value.startswith("["):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        if kind.startswith(("dict", "list")):
-            return json.loads(value) if isinstance(value, str) else value
+        return _typed(name, _FIELDS[name].type, value)
     except (ValueError, TypeError) as exc:
-        raise InvalidRequest(f"configuration key {name!r}: cannot use {value!r} ({exc})") from exc
-    return value
+        shown = "(not shown: it holds secrets)" if name == "clients" else repr(value)
+        raise InvalidRequest(f"configuration key {name!r}: cannot use {shown} ({exc})") from exc
 
 
 def _from_mapping(raw: Mapping[str, Any], source: str) -> dict[str, Any]:

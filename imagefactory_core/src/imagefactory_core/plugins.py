@@ -264,6 +264,9 @@ def load_plugins(
             log.error("plugin %s failed to import: %s", entry_point.name, exc)
 
         wanted = [name for name in found if name not in blocked]
+        # stevedore keeps the group's entry points for the life of the process; read them
+        # afresh so they agree with `found` (plugins installed or removed since a last call)
+        NamedExtensionManager.ENTRY_POINT_CACHE.pop(ENTRY_POINT_GROUP, None)
         manager = NamedExtensionManager(
             namespace=ENTRY_POINT_GROUP,
             names=wanted,
