@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from imagefactory_core.testing import make_config, wait_for_status
 
-from .conftest import fake_tdl
+from .conftest import SEED_CREDENTIALS, fake_tdl
 
 CALLBACK_TIMEOUT = 2.0
 
@@ -213,3 +213,41 @@ def test_a_receiver_that_never_answers_does_not_hold_up_the_build(client):
                                timeout=CALLBACK_TIMEOUT)["status"] == "COMPLETE"
     finally:
         dead.close()
+
+
+def test_deletion_is_a_status_change_too(client, receiver):
+    base = post_base(client, callbacks=[receiver.url("/base")])
+    href = f"/imagefactory/base_images/{base['id']}"
+    assert wait_for_status(client, href)["status"] == "COMPLETE"
+    receiver.wait_for("COMPLETE", "/base")
+    assert client.simulate_delete(href).status_code == 204
+    receiver.wait_for("DELETED", "/base")
+    assert receiver.statuses("/base") == ["PENDING", "BUILDING", "COMPLETE", "DELETED"]
+
+    result = client.simulate_post(f"{href}/target_images", json={"target_image": {
+        "target": "fakecloud"}})
+    assert result.status_code == 409
+
+    pushed = client.simulate_post("/imagefactory/provider_images", json={"provider_image": {
+        "template": fake_tdl(), "target": "fakecloud", "provider": "p1",
+        "credentials": SEED_CREDENTIALS, "parameters": {"callbacks": [receiver.url("/push")]}}})
+    assert pushed.status_code == 202, pushed.text
+    provider_href = f"/imagefactory/provider_images/{pushed.json['provider_image']['id']}"
+    assert wait_for_status(client, provider_href)["status"] == "COMPLETE"
+    deleted = client.simulate_delete(provider_href, json={"provider_image": {
+        "provider": "p1", "credentials": SEED_CREDENTIALS}})
+    assert deleted.status_code == 204
+    assert wait_for_status(client, provider_href)["status"] == "DELETED"
+    receiver.wait_for("DELETED", "/push")
+    provider_statuses = [s for s in receiver.statuses("/push")]
+    assert provider_statuses[-2:] == ["DELETING", "DELETED"], provider_statuses
+
+
+def test_cancelled_build_reports_its_deletion(client, receiver):
+    base = post_base(client, callbacks=[receiver.url("/cancel")], fake_build_seconds=46.5)
+    href = f"/imagefactory/base_images/{base['id']}"
+    wait_for_status(client, href, ("BUILDING",))
+    assert client.simulate_delete(href).status_code == 204
+    assert wait_for_status(client, href)["status"] == "DELETED"
+    receiver.wait_for("DELETED", "/cancel")
+    assert receiver.statuses("/cancel") == ["PENDING", "BUILDING", "DELETING", "DELETED"]

@@ -400,3 +400,53 @@ def test_crash_leftovers_are_requeued_or_failed_on_start(apps, tmp_path):
         for entry in client.simulate_get(f"/imagefactory/{collection}").json[collection]:
             current = image(client, f"/imagefactory/{collection}/{entry[collection[:-1]]['id']}")
             assert current["status"] not in ("NEW", "PENDING", "BUILDING"), current
+
+
+# -- pushes ----------------------------------------------------------------------------------
+def push(client: falcon.testing.TestClient, target_id: str, **parameters: Any) -> str:
+    return post(client, f"/imagefactory/target_images/{target_id}/provider_images",
+                {"provider_image": {"provider": "p1", "credentials": SEED_CREDENTIALS,
+                                    "parameters": parameters}})["id"]
+
+
+def complete_target(client: falcon.testing.TestClient) -> str:
+    target = post(client, "/imagefactory/target_images",
+                  {"target_image": {"template": fake_tdl(), "target": "fakecloud"}})
+    assert wait_status(client, f"/imagefactory/target_images/{target['id']}")["status"] \
+        == "COMPLETE"
+    return str(target["id"])
+
+
+def test_a_slow_push_does_not_hold_up_builds(apps):
+    client = falcon.testing.TestClient(apps(max_concurrent_local_sessions=1,
+                                            max_concurrent_uploads=1))
+    target_id = complete_target(client)
+    slow = push(client, target_id, fake_push_seconds=48.5)
+    wait_until(lambda: sleepers(48.5), 10, "the push to start")
+    assert image(client, f"/imagefactory/provider_images/{slow}")["status"] == "BUILDING"
+    base = post(client, "/imagefactory/base_images", base_body())
+    assert wait_status(client, f"/imagefactory/base_images/{base['id']}")["status"] == "COMPLETE"
+    href = f"/imagefactory/provider_images/{slow}"
+    assert client.simulate_delete(href).status_code == 204
+    assert wait_status(client, href)["status"] == "DELETED"
+    assert image(client, href)["identifier_on_provider"] is None
+    wait_until(lambda: not sleepers(48.5), 10, "the push's command to be killed")
+
+
+def test_a_repeated_delete_of_a_queued_provider_delete_still_deletes_it(apps):
+    client = falcon.testing.TestClient(apps(max_concurrent_uploads=1))
+    target_id = complete_target(client)
+    done = push(client, target_id)
+    href = f"/imagefactory/provider_images/{done}"
+    cloud_id = wait_status(client, href)["identifier_on_provider"]
+    assert cloud_id in fake_cloud.CLOUD
+    blocker = push(client, target_id, fake_push_seconds=47.5)
+    wait_until(lambda: sleepers(47.5), 10, "the blocking push to start")
+
+    body = {"provider_image": {"provider": "p1", "credentials": SEED_CREDENTIALS}}
+    for _ in range(2):  # a client retrying its DELETE
+        assert client.simulate_delete(href, json=body).status_code == 204
+        assert image(client, href)["status"] == "DELETING"
+    assert client.simulate_delete(f"/imagefactory/provider_images/{blocker}").status_code == 204
+    assert wait_status(client, href)["status"] == "DELETED"
+    assert cloud_id not in fake_cloud.CLOUD

@@ -222,12 +222,13 @@ class BuildEngine:
         if busy:
             raise Conflict(f"{child_kind.collection} {', '.join(busy)} are still being built "
                            f"from {record.id}; delete them first")
+        callbacks = self._stored_callbacks(record.id)
         with self._lock:
             event = self._cancel.get(record.id)
             if event is not None and record.id in self._running:
                 self._delete_after_cancel.add(record.id)
-                self.store.update(record.id, status=Status.DELETING,
-                                  activity="Cancelling the build")
+                self._set(record.id, callbacks, status=Status.DELETING,
+                          activity="Cancelling the build")
                 event.set()
                 return
             if event is not None:
@@ -235,7 +236,14 @@ class BuildEngine:
                 self._cancel.pop(record.id, None)
                 self._drop_waiting(record.id)
             self.store.remove_files(record.id)
-            self.store.update(record.id, status=Status.DELETED, activity="Deleted")
+            self._set(record.id, callbacks, status=Status.DELETED, activity="Deleted")
+
+    def _stored_callbacks(self, image_id: str) -> list[str]:
+        """The image's callback URLs, so deletions are reported like every status change."""
+        try:
+            return list(self.store.secrets(image_id).get("callbacks", []))
+        except BuildError:  # secrets that cannot be unsealed must not block a delete
+            return []
 
     def _drop_waiting(self, image_id: str) -> None:
         for jobs in self._waiting.values():
@@ -243,23 +251,26 @@ class BuildEngine:
 
     def delete_provider(self, record: ImageRecord, secrets: JobSecrets) -> None:
         """Delete a provider image from its cloud (asynchronously), cancelling a push first."""
+        callbacks = secrets.callbacks = self._stored_callbacks(record.id)
         with self._lock:
+            if self.store.get(record.id).status is Status.DELETING:
+                return  # already being deleted: cancelling that job would leave it on the cloud
             event = self._cancel.get(record.id)
             if event is not None:  # still queued or pushing: the push cleans up after itself
                 if record.id in self._running:
                     self._delete_after_cancel.add(record.id)
-                    self.store.update(record.id, status=Status.DELETING,
-                                      activity="Cancelling the push")
+                    self._set(record.id, callbacks, status=Status.DELETING,
+                              activity="Cancelling the push")
                     event.set()
                     return
                 event.set()
                 self._cancel.pop(record.id, None)
                 self._drop_waiting(record.id)
-                self.store.update(record.id, status=Status.DELETED, activity="Deleted")
+                self._set(record.id, callbacks, status=Status.DELETED, activity="Deleted")
                 return
             if not record.identifier_on_provider:
-                self.store.update(record.id, status=Status.DELETED,
-                                  activity="Deleted (it was never on the provider)")
+                self._set(record.id, callbacks, status=Status.DELETED,
+                          activity="Deleted (it was never on the provider)")
                 return
             if not secrets.credentials:
                 raise InvalidRequest(
@@ -268,7 +279,8 @@ class BuildEngine:
                     "'target') to delete it there"
                 )
             self._cancel[record.id] = threading.Event()
-            self.store.update(record.id, status=Status.DELETING, activity="Queued for deletion")
+            self._set(record.id, callbacks, status=Status.DELETING,
+                      activity="Queued for deletion")
             self._uploads.submit(self._execute, Job(record.id, record.kind, "delete", None,
                                                     secrets))
 
