@@ -450,3 +450,50 @@ def test_a_repeated_delete_of_a_queued_provider_delete_still_deletes_it(apps):
     assert client.simulate_delete(f"/imagefactory/provider_images/{blocker}").status_code == 204
     assert wait_status(client, href)["status"] == "DELETED"
     assert cloud_id not in fake_cloud.CLOUD
+
+
+def crashed_store(config: Any) -> ImageStore:
+    return ImageStore(open_database(config.db_url), config.storage_dir,
+                      Sealer(config.secret_key_file))
+
+
+def test_a_requeued_build_starts_from_a_clean_work_directory(apps, tmp_path):
+    config = make_config(tmp_path)
+    store = crashed_store(config)
+    tdl = fake_tdl("leftovers")
+    created = store.create(ImageKind.BASE, redacted_template=redact_template(tdl),
+                           parameters={"fake_build_seconds": 49.5},
+                           secrets={"template": tdl, "callbacks": []})
+    store.update(created.id, status=Status.BUILDING)
+    store.engine.dispose()
+    leftover = config.work_dir / created.id / "half-installed-root"
+    leftover.mkdir(parents=True)
+
+    client = falcon.testing.TestClient(apps())
+    href = f"/imagefactory/base_images/{created.id}"
+    wait_until(lambda: sleepers(49.5), 10, "the re-queued build to start")
+    assert image(client, href)["status"] == "BUILDING"
+    assert (config.work_dir / created.id).is_dir()
+    assert not leftover.exists()
+    assert client.simulate_delete(href).status_code == 204
+    assert wait_status(client, href)["status"] == "DELETED"
+
+
+def test_unreadable_secrets_fail_the_build_but_the_service_starts(apps, tmp_path):
+    config = make_config(tmp_path)
+    store = crashed_store(config)
+    tdl = fake_tdl("lost-key")
+    created = store.create(ImageKind.BASE, redacted_template=redact_template(tdl),
+                           parameters={}, secrets={"template": tdl, "callbacks": []})
+    store.update(created.id, status=Status.BUILDING)
+    store.engine.dispose()
+    config.secret_key_file.unlink()  # an operator replaced the state directory's key
+
+    client = falcon.testing.TestClient(apps())
+    assert client.simulate_get("/imagefactory").status_code == 200
+    done = image(client, f"/imagefactory/base_images/{created.id}")
+    assert done["status"] == "FAILED"
+    assert "secret.key" in done["status_detail"]["error"]
+    fresh = post(client, "/imagefactory/base_images", base_body())
+    assert wait_status(client, f"/imagefactory/base_images/{fresh['id']}")["status"] \
+        == "COMPLETE"

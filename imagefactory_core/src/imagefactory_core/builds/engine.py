@@ -289,7 +289,12 @@ class BuildEngine:
         """Re-queue builds a previous process left unfinished; fail what cannot resume."""
         for record in self.store.with_status([Status.NEW, Status.PENDING, Status.BUILDING,
                                               Status.DELETING]):
-            secrets = self.store.secrets(record.id)
+            remove_tree(self.config.work_dir / record.id)  # what the interrupted run left
+            unreadable = None
+            try:
+                secrets = self.store.secrets(record.id)
+            except BuildError as exc:  # the sealing key changed: not a reason to stay down
+                secrets, unreadable = {}, str(exc)
             job_secrets = JobSecrets(template=secrets.get("template"),
                                      callbacks=secrets.get("callbacks", []))
             if record.status is Status.DELETING:
@@ -308,6 +313,11 @@ class BuildEngine:
                           error=PUSH_INTERRUPTED, activity="Push interrupted")
                 continue
             self.store.remove_files(record.id)
+            if unreadable:
+                self.store.append_log(record.id, f"FAILED: {unreadable}")
+                self._set(record.id, [], status=Status.FAILED, error=unreadable,
+                          activity="Cannot resume")
+                continue
             self.store.append_log(record.id, f"== {RESTARTED}")
             record = self.store.update(record.id, status=Status.NEW, percent_complete=0,
                                        activity=RESTARTED, error=None)
