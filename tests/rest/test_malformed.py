@@ -467,7 +467,7 @@ def test_range_download(client, complete_base, header, first, last):
 def test_unsatisfiable_range_is_416(client, complete_base, header):
     href, body = complete_base
     result = client.simulate_get(f"{href}/raw_image", headers={"Range": header})
-    assert_error(result, 416)
+    assert_error(result, 416, f"{len(body)} bytes")
     assert result.headers["content-range"] == f"bytes */{len(body)}"
 
 

@@ -144,7 +144,9 @@ class RawImage:
             else:
                 start, end = first, (size - 1 if last == -1 else min(last, size - 1))
             if start >= size or start > end:
-                raise falcon.HTTPRangeNotSatisfiable(size)
+                raise falcon.HTTPRangeNotSatisfiable(
+                    size, description=f"the image body is {size} bytes; ask for a range "
+                                      "that starts inside it")
             resp.status = falcon.HTTP_206
             resp.content_range = (start, end, size)
         fmt = record.properties.get("disk_format", "raw")
