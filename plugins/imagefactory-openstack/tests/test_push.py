@@ -1,0 +1,186 @@
+"""Pushes into a real Glance: through Keystone v3, straight to an endpoint, with and without a
+token; what arrives is checked with the admin's own openstacksdk connection."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import imagefactory_openstack as plugin
+import openstack
+import openstack.connection
+import openstack.exceptions
+import pytest
+from imagefactory_core.errors import BuildCancelled, BuildError
+from imagefactory_core.model import ImageRecord
+from imagefactory_core.tdl import Template
+from imagefactory_core.testing import RecordingBuildContext
+
+# openstacksdk warns about its own internals (InfluxDB support, renamed methods) on every call.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:openstack")]
+
+NewContext = Callable[..., RecordingBuildContext]
+Connection = openstack.connection.Connection
+
+
+def push(ctx: RecordingBuildContext, target: ImageRecord, provider: Any,
+         credentials: dict[str, Any], template: Template | None = None,
+         **parameters: Any) -> Any:
+    return plugin.imagefactory_push_image(
+        ctx=ctx, template=template, target_image=target, target="openstack-kvm",
+        provider=provider, credentials=credentials, parameters=parameters)
+
+
+def glance_record(conn: Connection, image_id: str) -> dict[str, Any]:
+    """The image exactly as Glance's API returns it (openstacksdk moves some keys around)."""
+    return dict(conn.image.get(f"images/{image_id}").json())
+
+
+def glance_images(conn: Connection, ctx: RecordingBuildContext) -> list[Any]:
+    """Every image this push may have created, in any state."""
+    return [image for image in conn.image.images()
+            if image.properties.get("imagefactory_provider_image_id") == ctx.image_id
+            or ctx.image_id in (image.name or "")]
+
+
+def test_push_through_keystone_with_seed_xml_credentials(
+        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        qcow2_disk: Path, template: Template, openstack_cloud: dict[str, Any],
+        xml_credentials: dict[str, Any], admin: Connection,
+        digest: Callable[[Path, str], str]) -> None:
+    ctx = new_context()
+    target = target_image(qcow2_disk)
+    result = push(ctx, target, {"auth_url": openstack_cloud["auth_url"]}, xml_credentials,
+                  template, openstack_image_properties={"hw_qemu_guest_agent": "yes"})
+
+    image = admin.image.get_image(result.identifier_on_provider)
+    assert image.status == "active"
+    assert image.name == f"jeos-{ctx.image_id}"
+    assert (image.disk_format, image.container_format) == ("qcow2", "bare")
+    assert image.size == qcow2_disk.stat().st_size
+    assert image.checksum == digest(qcow2_disk, "md5")
+    assert (image.hash_algo, image.hash_value) == ("sha512", digest(qcow2_disk, "sha512"))
+    assert image.min_disk == 1
+    stored = glance_record(admin, image.id)
+    assert {key: stored.get(key) for key in (
+        "os_distro", "os_version", "architecture", "hw_disk_bus", "hw_vif_model",
+        "hw_firmware_type", "hw_qemu_guest_agent", "imagefactory_provider_image_id",
+        "imagefactory_target_image_id", "imagefactory_base_image_id")} == {
+        "os_distro": "debian", "os_version": "12", "architecture": "x86_64",
+        "hw_disk_bus": "virtio", "hw_vif_model": "virtio", "hw_firmware_type": "bios",
+        "hw_qemu_guest_agent": "yes", "imagefactory_provider_image_id": ctx.image_id,
+        "imagefactory_target_image_id": target.id,
+        "imagefactory_base_image_id": target.base_image_id}
+    assert result.provider_account_identifier == admin.current_project_id == image.owner
+    assert result.properties["checksum"] == image.checksum
+    assert b"".join(admin.image.download_image(image, stream=True).iter_content(2**20)) == \
+        qcow2_disk.read_bytes()
+    password = xml_credentials["openstack_credentials"]["password"]
+    assert not any(password in line for line in ctx.lines)
+
+
+def test_progress_is_monotone_and_reaches_100(
+        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        raw_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any]) -> None:
+    ctx = new_context()
+    push(ctx, target_image(raw_disk), {"auth_url": openstack_cloud["auth_url"]},
+         xml_credentials)
+    percents = [percent for percent, _ in ctx.reports]
+    assert percents == sorted(percents)
+    assert percents[-1] == 100
+    # 256 MiB in 4 MiB chunks: the upload reports many steps, not just start and end.
+    assert len(set(percents)) > 30
+
+
+def test_push_to_a_direct_glance_endpoint_without_auth(
+        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        qcow2_disk: Path, template: Template, glance_noauth: dict[str, Any],
+        digest: Callable[[Path, str], str]) -> None:
+    ctx = new_context()
+    provider = {"glance-host": glance_noauth["glance_host"],
+                "glance-port": glance_noauth["glance_port"]}
+    result = push(ctx, target_image(qcow2_disk), provider, {}, template)
+
+    assert result.provider_account_identifier is None
+    glance = openstack.connect(load_yaml_config=False, load_envvars=False, auth_type="none",
+                               auth={"endpoint": glance_noauth["glance_url"]},
+                               image_endpoint_override=glance_noauth["glance_url"])
+    image = glance.image.get_image(result.identifier_on_provider)
+    assert (image.status, image.disk_format) == ("active", "qcow2")
+    assert image.checksum == digest(qcow2_disk, "md5")
+    assert glance_record(glance, image.id)["os_distro"] == "debian"
+
+
+def test_push_to_a_direct_glance_endpoint_with_a_keystone_token(
+        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        qcow2_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
+        admin: Connection) -> None:
+    ctx = new_context()
+    provider = {"glance-host": openstack_cloud["glance_host"],
+                "glance-port": openstack_cloud["glance_port"]}
+    result = push(ctx, target_image(qcow2_disk), provider, xml_credentials)
+    assert admin.image.get_image(result.identifier_on_provider).status == "active"
+    assert any(openstack_cloud["glance_url"] in line for line in ctx.lines)
+
+
+def test_push_to_a_clouds_yaml_cloud(
+        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        qcow2_disk: Path, openstack_cloud: dict[str, Any], admin: Connection,
+        tmp_path: Path) -> None:
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(
+        "clouds:\n  local:\n    region_name: RegionOne\n    auth:\n"
+        f"      auth_url: {openstack_cloud['auth_url']}\n"
+        f"      username: {openstack_cloud['username']}\n"
+        f"      project_name: {openstack_cloud['project_name']}\n"
+        "      user_domain_name: Default\n      project_domain_name: Default\n")
+    ctx = new_context(clouds_file=str(clouds))
+    # The password is not in clouds.yaml: the request's credentials complete the cloud.
+    result = push(ctx, target_image(qcow2_disk), "local",
+                  {"password": openstack_cloud["password"]})
+    assert admin.image.get_image(result.identifier_on_provider).status == "active"
+
+
+def test_wrong_password_fails_clearly_and_leaves_nothing(
+        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        qcow2_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
+        admin: Connection) -> None:
+    ctx = new_context()
+    xml_credentials["openstack_credentials"]["password"] = "not-the-password"
+    with pytest.raises(BuildError) as failure:
+        push(ctx, target_image(qcow2_disk), {"auth_url": openstack_cloud["auth_url"]},
+             xml_credentials)
+    message = str(failure.value)
+    assert message.startswith(f"authenticating to Keystone {openstack_cloud['auth_url']} "
+                              "as user 'admin' in project 'admin' failed")
+    assert "HTTP 401" in message
+    assert "not-the-password" not in message
+    assert not any("not-the-password" in line for line in ctx.lines)
+    assert glance_images(admin, ctx) == []
+
+
+def test_cancellation_mid_upload_deletes_the_partial_image(
+        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        raw_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
+        admin: Connection) -> None:
+    ctx = new_context()
+    record = ctx.progress_sink
+
+    def cancel_at_half(percent: int, activity: str | None) -> None:
+        record(percent, activity)
+        if percent >= 50:
+            ctx.cancel_event.set()
+
+    ctx.progress_sink = cancel_at_half
+    with pytest.raises(BuildCancelled):
+        push(ctx, target_image(raw_disk), {"auth_url": openstack_cloud["auth_url"]},
+             xml_credentials)
+    created = [line for line in ctx.lines if line.startswith("created Glance image")]
+    assert len(created) == 1
+    image_id = created[0].split()[3]
+    assert f"deleted the incomplete Glance image {image_id}" in ctx.lines
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        admin.image.get_image(image_id)
+    assert glance_images(admin, ctx) == []
+    # Cancelled between chunks, well before the end.
+    assert max(percent for percent, _ in ctx.reports) < 75
