@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BuildCancelled, CommandFailed
+from .processes import record_group
 
 REDACTED = "*****"
 
@@ -136,6 +137,7 @@ class BuildContext:
             stderr=subprocess.PIPE if capture else subprocess.STDOUT,
             start_new_session=True,
         )
+        record_group(self.workdir, proc.pid)
         tail: collections.deque[str] = collections.deque(maxlen=40)
         captured: list[str] = []
 

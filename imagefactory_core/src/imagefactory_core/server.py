@@ -59,6 +59,8 @@ class Server(BaseApplication):  # type: ignore[misc]
             "loglevel": "debug" if config.debug else "info",
             "worker_exit": _stop_engine,
             "proc_name": "imagefactory",
+            # every gunicorn instance would otherwise share ~/.gunicorn/gunicorn.ctl
+            "control_socket_disable": True,
         }
         files = tls_files(config)
         if files:

@@ -10,12 +10,14 @@ import json
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..context import BuildContext
 from ..errors import BuildError
 from ..model import ImageRecord
 from ..plugins import PluginHost
+from ..processes import kill_recorded_groups
 from ..store import ImageStore
 from ..tdl import Template, parse_template
 
@@ -129,8 +131,10 @@ def _provider_name(provider: str | dict[str, Any] | None) -> str:
 
 
 def remove_tree(path: Any) -> None:
-    """Remove a job's work directory; a mount left inside by a crashed plugin is unmounted
-    first so rmtree never descends into a live filesystem."""
+    """Remove a job's work directory. Commands a killed service left running there are ended
+    first, then mounts left inside are unmounted, so rmtree never descends into a live
+    filesystem."""
+    kill_recorded_groups(Path(path))
     mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True, text=True,
                             check=False).stdout.split()
     for mount in sorted((m for m in mounts if m.startswith(str(path))), reverse=True):
