@@ -1,0 +1,18 @@
+"""imagefactory-debian: Debian base images for Image Factory.
+
+Registered under the entry point group ``imagefactory.plugins`` as ``debian``; the core registers
+this module with pluggy, which finds the hook implementations re-exported here. The boot helper
+`imagefactory_debian.boot.boot_and_wait` is public too: tests elsewhere boot images with it.
+"""
+
+from .plugin import (
+    imagefactory_apply_target_content,
+    imagefactory_create_base_image,
+    imagefactory_os_targets,
+)
+
+__all__ = [
+    "imagefactory_apply_target_content",
+    "imagefactory_create_base_image",
+    "imagefactory_os_targets",
+]

@@ -1,0 +1,55 @@
+"""Apply a cloud plugin's `TargetContent` to a copy of a disk this plugin built.
+
+The root file system is loop-mounted at its offset (inside a private mount namespace, so the
+mount and its loop device cannot outlive the call) and changed in place: the target image is
+the base image plus exactly the content, nothing rebuilt. Rebuilding from the JEOS cache instead
+would rerun the template's commands and could pick newer package versions than the base image
+has, which is not what a target image of that base image should be. The ESP's kernel and
+initramfs are refreshed afterwards, in case the content changed them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imagefactory_core.context import BuildContext
+from imagefactory_core.model import BuildResult, TargetContent
+from imagefactory_core.tdl import Template
+
+from . import releases, system
+from .customise import apply_content
+from .disk import Layout
+from .esp import copy_kernel
+from .icicle import icicle, installed_packages
+from .jeos import remove_tree
+from .namespace import PrivateMounts
+from .rootfs import RootFS
+from .settings import Settings
+
+
+def apply_target_content(ctx: BuildContext, template: Template, content: TargetContent,
+                         disk: Path) -> BuildResult | None:
+    settings = Settings.read(template, {}, ctx.config)
+    arch = releases.architecture(template.os.arch)
+    layout = Layout.read(ctx, disk, arch)
+    scratch = ctx.workdir / "debian-target"
+    mountpoint = scratch / "root"
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    try:
+        with PrivateMounts() as mounts:
+            ctx.progress(0, "customise: mounting the root file system")
+            mounts.mount(ctx, disk, mountpoint, "loop", f"offset={layout.root.start}",
+                         f"sizelimit={layout.root.size}")
+            root = RootFS(mounts, mountpoint, scratch)
+            before = installed_packages(ctx, root)
+            apply_content(ctx.scaled(2, 90), root, content, settings)
+            after = installed_packages(ctx, root)
+            manifest = icicle(ctx, root, template, after) if after != before else None
+            system.finalize(ctx, root)
+            ctx.progress(92, "disk: kernel and initramfs on the EFI system partition")
+            copy_kernel(ctx, root, disk, layout.esp)
+            ctx.run(mounts.wrap(["umount", mountpoint]))
+    finally:
+        remove_tree(scratch)
+    ctx.progress(100, "complete")
+    return None if manifest is None else BuildResult(icicle=manifest)

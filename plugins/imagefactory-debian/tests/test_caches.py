@@ -1,0 +1,51 @@
+"""The package and JEOS caches: concurrent builds share them safely, later builds are faster."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from debian_plugin_testing import Build, build, mounted_root, tdl
+
+pytestmark = pytest.mark.slow
+
+
+def test_concurrent_builds_share_one_jeos_and_later_builds_reuse_it(image: Build,
+                                                                    shared_cache_dir: Path,
+                                                                    tmp_path: Path):
+    # A JEOS cache of its own (so the first build must make the tree), but the session's
+    # package cache: nothing is downloaded.
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "debian-debs").symlink_to(shared_cache_dir / "debian-debs")
+    builds: dict[str, Build] = {}
+
+    def run(name: str) -> None:
+        builds[name] = build(tmp_path / name, cache, tdl(name, body=f"""<files>
+          <file name='/etc/built-by'>{name}</file></files>"""))
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(builds) == {"first", "second"}, "a concurrent build failed"
+    states = sorted(b.result.properties["jeos_cache"] for b in builds.values())
+    assert states == ["hit", "miss"]
+    maker = next(b for b in builds.values() if b.result.properties["jeos_cache"] == "miss")
+    assert any(line.startswith("package cache: 0 packages added") for line in maker.ctx.lines)
+
+    run("third")
+    third = builds["third"]
+    assert "JEOS cache hit: " + third.result.properties["jeos"] in third.ctx.lines
+    assert third.seconds < maker.seconds / 2
+    assert [p.name for p in (cache / "debian-jeos").iterdir() if p.is_dir()] == \
+        [third.result.properties["jeos"]]
+
+    for name, result in builds.items():
+        with mounted_root(result.disk) as root:
+            assert (root / "etc/built-by").read_text() == name
+            shadow = (root / "etc/shadow").read_text().splitlines()
+            password = next(line for line in shadow if line.startswith("root:")).split(":")[1]
+            assert password.startswith("!")  # no <rootpw>: locked

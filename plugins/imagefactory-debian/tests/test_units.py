@@ -1,0 +1,322 @@
+"""Fast tests of the plugin's parts that need no real build: settings, naming, layout, caches
+under concurrency, progress, the boot helper's choices, registration."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from debian_plugin_testing import tdl
+from imagefactory_core.errors import BuildCancelled, BuildError
+from imagefactory_core.tdl import Repository, Template, parse_template
+from imagefactory_core.testing import make_build_context
+from imagefactory_debian import boot, imagefactory_os_targets, releases
+from imagefactory_debian.customise import _source_line
+from imagefactory_debian.debcache import DebCache, deb_file_name
+from imagefactory_debian.disk import GiB, Layout, MiB
+from imagefactory_debian.jeos import JeosCache
+from imagefactory_debian.progress import Milestone, watching
+from imagefactory_debian.recipe import JeosRecipe
+from imagefactory_debian.settings import CLOUD_DRIVERS, Settings
+from imagefactory_debian.system import hostname
+
+
+def template(**os_extra: str) -> Template:
+    extra = "".join(f"<{tag}>{text}</{tag}>" for tag, text in os_extra.items())
+    return parse_template(tdl("t", extra_os=extra))
+
+
+# -- registration and releases ------------------------------------------------------------------
+def test_os_target_names_debian_11_to_13_by_number_and_codename():
+    (target,) = imagefactory_os_targets()
+    assert target.name == "Debian"
+    assert "x86_64" in target.arches
+    for version in ("11", "12", "13", "12.5", "bullseye", "bookworm", "trixie", "Bookworm"):
+        assert re.fullmatch(target.versions, version, re.IGNORECASE), version
+    for version in ("10", "14", "sid", "buster", "12a"):
+        assert not re.fullmatch(target.versions, version, re.IGNORECASE), version
+
+
+def test_release_numbers_and_codenames_are_the_same_release():
+    assert releases.release("12").codename == releases.release("bookworm").codename == "bookworm"
+    assert releases.release("11.9").codename == "bullseye"
+    assert "systemd-resolved" not in releases.release("11").base_packages  # inside systemd
+    assert "systemd-resolved" in releases.release("13").base_packages
+    with pytest.raises(BuildError, match="not supported"):
+        releases.release("10")
+
+
+def test_aarch64_is_offered_only_when_the_host_can_build_it():
+    assert ("aarch64" in releases.buildable_architectures()) == (
+        (releases.GRUB_LIBRARY / "arm64-efi").is_dir() and releases._can_build(
+            releases.ARCHITECTURES["aarch64"]))
+
+
+# -- settings -----------------------------------------------------------------------------------
+def test_mirror_comes_from_the_tdl_unless_config_or_parameters_override_it():
+    text = tdl("t").replace("http://deb.debian.org/debian", "http://mirror.example/debian/")
+    parsed = parse_template(text)
+    assert Settings.read(parsed, {}, {}).mirror == "http://mirror.example/debian"
+    assert Settings.read(parsed, {}, {"mirror": "http://b.example/debian"}).mirror == \
+        "http://b.example/debian"
+    assert Settings.read(parsed, {"mirror": "http://c.example/debian"},
+                         {"mirror": "http://b.example/debian"}).mirror == "http://c.example/debian"
+
+
+def test_security_mirror_follows_a_debian_mirror_and_can_be_turned_off():
+    parsed = template()
+    assert Settings.read(parsed, {}, {}).security_mirror == "http://deb.debian.org/debian-security"
+    assert Settings.read(parsed, {}, {"security_mirror": "none"}).security_mirror is None
+    odd = Settings.read(parsed, {"mirror": "http://mirror.example/pub/"}, {})
+    assert odd.security_mirror is None
+
+
+def test_settings_defaults_and_checks():
+    settings = Settings.read(template(kernelparam="quiet"), {}, {"kernel_cmdline": "net.ifnames=0"})
+    assert settings.with_docs and not settings.install_recommends
+    assert settings.initramfs_modules == CLOUD_DRIVERS
+    assert settings.kernel_cmdline == "net.ifnames=0 quiet"
+    assert settings.apt_proxy is None and settings.components == ("main",)
+    assert Settings.read(template(), {"initramfs_modules": "most"}, {}).initramfs_modules is None
+    assert Settings.read(template(), {"with_docs": "no"}, {}).with_docs is False
+    with pytest.raises(BuildError, match="with_docs"):
+        Settings.read(template(), {"with_docs": "maybe"}, {})
+    with pytest.raises(BuildError, match="apt_proxy"):
+        Settings.read(template(), {"apt_proxy": "proxy:3128"}, {})
+    with pytest.raises(BuildError, match="jeos_cache_entries"):
+        Settings.read(template(), {}, {"jeos_cache_entries": 0})
+
+
+def test_operational_settings_cannot_come_from_a_request():
+    settings = Settings.read(template(), {"jeos_cache_entries": 99, "command_timeout": 1},
+                             {"command_timeout": 60})
+    assert settings.jeos_cache_entries == 4
+    assert settings.command_timeout == 60
+
+
+# -- recipe, naming, layout ---------------------------------------------------------------------
+def test_jeos_key_changes_with_what_changes_the_tree_only():
+    parsed = template()
+    arch = releases.ARCHITECTURES["x86_64"]
+    bookworm = releases.release("12")
+    base = JeosRecipe.of(bookworm, arch, Settings.read(parsed, {}, {}))
+    same = JeosRecipe.of(bookworm, arch, Settings.read(parsed, {"apt_proxy": "http://p:3128",
+                                                                "kernel_cmdline": "quiet"}, {}))
+    assert base.key == same.key and base.key.startswith("bookworm-amd64-")
+    for change in ({"mirror": "http://m.example/debian"}, {"with_docs": False},
+                   {"components": "main contrib"}, {"initramfs_modules": "most"}):
+        other = JeosRecipe.of(bookworm, arch, Settings.read(parsed, change, {}))
+        assert other.key != base.key, change
+    assert JeosRecipe.of(releases.release("13"), arch, Settings.read(parsed, {}, {})).key != \
+        base.key
+    assert base.sources() == [
+        "deb http://deb.debian.org/debian bookworm main",
+        "deb http://deb.debian.org/debian bookworm-updates main",
+        "deb http://deb.debian.org/debian-security bookworm-security main",
+    ]
+
+
+def test_hostnames_are_valid_labels():
+    assert hostname("Imagefactory Debian_Test") == "imagefactory-debian-test"
+    assert hostname("---") == "debian"
+    assert len(hostname("x" * 100)) == 63
+
+
+def test_layout_puts_the_esp_first_and_the_root_last():
+    layout = Layout.for_size(None)
+    assert layout.size == 10 * GiB
+    assert layout.esp.start == 1 * MiB and layout.root.start == 256 * MiB
+    assert layout.root.start + layout.root.size == layout.size - MiB
+    assert Layout.for_size(3 * GiB + 1).size == 3 * GiB + MiB
+    with pytest.raises(BuildError, match="at least"):
+        Layout.for_size(512 * MiB)
+
+
+def test_repository_source_lines():
+    flat = Repository("r", "http://repo.example/debs")
+    assert _source_line(flat) == "deb [trusted=yes] http://repo.example/debs ./"
+    full = Repository("r", "http://deb.debian.org/debian bookworm-backports main", signed=True)
+    assert _source_line(full) == "deb http://deb.debian.org/debian bookworm-backports main"
+
+
+def test_deb_file_names_encode_the_epoch():
+    assert deb_file_name("libc6", "2.36-9", "amd64") == "libc6_2.36-9_amd64.deb"
+    assert deb_file_name("e2fsprogs", "1:1.47.0-2", "amd64") == "e2fsprogs_1%3a1.47.0-2_amd64.deb"
+
+
+# -- package cache ------------------------------------------------------------------------------
+def test_package_cache_seeds_harvests_and_never_overwrites(tmp_path: Path):
+    cache = DebCache(tmp_path / "debs", "bookworm", "amd64")
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "a_1_amd64.deb").write_bytes(b"a")
+    assert cache.harvest(first) == 1
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "a_1_amd64.deb").write_bytes(b"other content")
+    (second / "b_1_amd64.deb").write_bytes(b"b")
+    assert cache.harvest(second) == 1
+    assert (cache.dir / "a_1_amd64.deb").read_bytes() == b"a"
+    tree = tmp_path / "tree"
+    assert cache.seed(tree) == 2
+    assert sorted(p.name for p in tree.iterdir()) == ["a_1_amd64.deb", "b_1_amd64.deb"]
+
+
+def test_package_cache_harvests_concurrently_without_partial_files(tmp_path: Path):
+    cache = DebCache(tmp_path / "debs", "bookworm", "amd64")
+    sources = []
+    for n in range(8):
+        source = tmp_path / f"build{n}"
+        source.mkdir()
+        for package in range(50):
+            (source / f"p{package}_1_amd64.deb").write_bytes(bytes([package]) * 4096)
+        sources.append(source)
+    threads = [threading.Thread(target=cache.harvest, args=(s,)) for s in sources]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    files = sorted(cache.dir.iterdir())
+    assert len(files) == 50
+    assert all(f.read_bytes() == bytes([int(f.name[1:].split("_")[0])]) * 4096 for f in files)
+
+
+def test_package_cache_forgets_packages_unused_for_too_long(tmp_path: Path):
+    cache = DebCache(tmp_path / "debs", "bookworm", "amd64")
+    for name in ("used_1_all.deb", "stale_1_all.deb"):
+        (cache.dir / name).write_bytes(b"x")
+        old = time.time() - 40 * 86400
+        os.utime(cache.dir / name, (old, old))
+    assert cache.refresh(["used_1_all.deb"], max_age_days=30) == 1
+    assert [p.name for p in cache.dir.iterdir()] == ["used_1_all.deb"]
+
+
+# -- JEOS cache ---------------------------------------------------------------------------------
+def test_concurrent_builds_of_one_recipe_make_the_tree_once(tmp_path: Path):
+    cache = JeosCache(tmp_path / "jeos", max_entries=4)
+    cache.root.mkdir()
+    made = []
+
+    def make(tree: Path) -> None:
+        made.append(tree)
+        time.sleep(0.5)
+        (tree / "etc").mkdir()
+
+    results = []
+
+    def use(n: int) -> None:
+        ctx = make_build_context(tmp_path / f"b{n}")
+        with cache.use(ctx, "bookworm-amd64-k", make) as tree:
+            results.append((tree.hit, (tree.path / "etc").is_dir()))
+
+    threads = [threading.Thread(target=use, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1
+    assert sorted(results) == [(False, True), (True, True), (True, True), (True, True)]
+    assert sorted(p.name for p in cache.root.iterdir()) == [
+        "bookworm-amd64-k", "bookworm-amd64-k.lock"]
+
+
+def test_a_failed_tree_is_not_published_and_its_staging_is_removed(tmp_path: Path):
+    cache = JeosCache(tmp_path / "jeos", max_entries=4)
+    cache.root.mkdir()
+
+    def make(tree: Path) -> None:
+        (tree / "partial").write_text("x")
+        raise BuildCancelled("cancelled")
+
+    with pytest.raises(BuildCancelled), cache.use(make_build_context(tmp_path / "b"), "k", make):
+        pass
+    assert [p.name for p in cache.root.iterdir()] == ["k.lock"]
+
+
+def test_eviction_drops_the_least_recently_used_trees_but_never_one_in_use(tmp_path: Path):
+    cache = JeosCache(tmp_path / "jeos", max_entries=2)
+    cache.root.mkdir()
+    ctx = make_build_context(tmp_path / "b")
+
+    def make(tree: Path) -> None:
+        (tree / "etc").mkdir()
+
+    with cache.use(ctx, "old-in-use", make):
+        for key in ("a", "b", "c"):
+            with cache.use(ctx, key, make):
+                pass
+            time.sleep(0.01)
+        trees = sorted(p.name for p in cache.root.iterdir() if p.is_dir())
+    assert "old-in-use" in trees and "c" in trees
+    assert "a" not in trees
+
+
+def test_waiting_for_a_tree_honours_cancellation(tmp_path: Path):
+    cache = JeosCache(tmp_path / "jeos", max_entries=2)
+    cache.root.mkdir()
+    started = threading.Event()
+
+    def slow(tree: Path) -> None:
+        started.set()
+        time.sleep(2)
+        (tree / "etc").mkdir()
+
+    def make_it() -> None:
+        with cache.use(make_build_context(tmp_path / "a"), "k", slow):
+            pass
+
+    maker = threading.Thread(target=make_it)
+    maker.start()
+    started.wait(5)
+    waiter = make_build_context(tmp_path / "w")
+    threading.Timer(0.3, waiter.cancel_event.set).start()
+    began = time.monotonic()
+    with pytest.raises(BuildCancelled), cache.use(waiter, "k", slow):
+        pass
+    assert time.monotonic() - began < 1.5
+    maker.join()
+
+
+# -- progress -----------------------------------------------------------------------------------
+def test_progress_follows_milestones_in_order(tmp_path: Path):
+    ctx = make_build_context(tmp_path)
+    watched = watching(ctx, [Milestone("I: a", 10, "a"), Milestone("I: b", 20, "b"),
+                             Milestone("Unpacking ", 50, "unpack", after_previous=True)])
+    for line in ("Unpacking early", "I: b", "Unpacking late", "I: a"):
+        watched.log(line)
+    assert ctx.reports == [(20, "b"), (50, "unpack")]
+    assert "Unpacking early" in ctx.lines
+
+
+# -- boot helper --------------------------------------------------------------------------------
+def test_acceleration_defaults_to_tcg_where_kvm_cannot_run_stock_kernels(monkeypatch):
+    monkeypatch.delenv(boot.ACCEL_VARIABLE, raising=False)
+    expected = "tcg" if Path("/sys/module/kvm_pvm").exists() or not Path("/dev/kvm").exists() \
+        else boot.usable_accel()
+    assert boot.usable_accel() == expected
+    monkeypatch.setenv(boot.ACCEL_VARIABLE, "kvm")
+    assert boot.usable_accel() == "kvm"
+
+
+def test_qemu_boots_a_snapshot_of_the_disk_with_the_chosen_firmware(tmp_path: Path):
+    disk = tmp_path / "d.raw"
+    bios = boot.qemu_command(disk, "bios", "tcg", 1024, 2)
+    assert f"file={disk},format=raw,if=virtio,snapshot=on" in bios
+    assert "-bios" not in bios and "-no-reboot" in bios
+    assert boot.qemu_command(disk, "uefi", "kvm", 1024, 2)[-2:] == ["-bios", str(boot.OVMF)]
+    with pytest.raises(ValueError):
+        boot.qemu_command(disk, "coreboot", "tcg", 1024, 2)
+
+
+@pytest.mark.slow
+def test_boot_gives_up_at_the_timeout_and_stops_qemu(tmp_path: Path):
+    disk = tmp_path / "empty.raw"
+    disk.write_bytes(bytes(1 << 20))
+    began = time.monotonic()
+    with pytest.raises(boot.BootError, match="after 3 s"):
+        boot.boot_and_wait(disk, ["never printed"], timeout=3)
+    assert time.monotonic() - began < 15
