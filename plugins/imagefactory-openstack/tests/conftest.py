@@ -72,10 +72,12 @@ def image_record(kind: ImageKind, body: Path, **fields: Any) -> ImageRecord:
 
 
 @pytest.fixture
-def target_image() -> Callable[[Path], ImageRecord]:
-    """Make the target image record of a body, as a push receives it."""
-    return lambda body: image_record(ImageKind.TARGET, body, base_image_id=new_id("base"),
-                                     target="openstack-kvm")
+def target_image() -> Callable[..., ImageRecord]:
+    """Make the target image record of a body (and its properties), as a push receives it."""
+    def make(body: Path, properties: dict[str, Any] | None = None) -> ImageRecord:
+        return image_record(ImageKind.TARGET, body, base_image_id=new_id("base"),
+                            target="openstack-kvm", properties=properties or {})
+    return make
 
 
 @pytest.fixture
@@ -111,12 +113,19 @@ def create_target() -> Callable[..., dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def qcow2_disk(raw_disk: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The raw disk converted by the plugin to qcow2: the body most pushes send."""
+def qcow2_target(raw_disk: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The raw disk converted by the plugin to qcow2, and the properties it recorded."""
     root = tmp_path_factory.mktemp("qcow2")
     ctx = make_build_context(root, "qcow2-target")
-    run_create_target(ctx, debian_template(), raw_disk)
-    return ctx.body_path
+    properties = run_create_target(ctx, debian_template(), raw_disk)
+    return ctx.body_path, properties
+
+
+@pytest.fixture(scope="session")
+def qcow2_disk(qcow2_target: tuple[Path, dict[str, Any]]) -> Path:
+    """The qcow2 body most pushes send (as a record without properties: hashed while sent)."""
+    return qcow2_target[0]
 
 
 @pytest.fixture(scope="session")

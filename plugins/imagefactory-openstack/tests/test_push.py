@@ -75,8 +75,42 @@ def test_push_through_keystone_with_seed_xml_credentials(
     assert result.properties["checksum"] == image.checksum
     assert b"".join(admin.image.download_image(image, stream=True).iter_content(2**20)) == \
         qcow2_disk.read_bytes()
+    # A record without the plugin's properties: the format is detected from the file again.
+    assert any(line.startswith("$ qemu-img info") for line in ctx.lines)
     password = xml_credentials["openstack_credentials"]["password"]
     assert not any(password in line for line in ctx.lines)
+
+
+def test_push_verifies_against_the_digest_the_target_image_recorded(
+        new_context: NewContext, target_image: Callable[..., ImageRecord],
+        qcow2_target: tuple[Path, dict[str, Any]], openstack_cloud: dict[str, Any],
+        xml_credentials: dict[str, Any], admin: Connection) -> None:
+    body, properties = qcow2_target
+    ctx = new_context()
+    result = push(ctx, target_image(body, properties), {"auth_url": openstack_cloud["auth_url"]},
+                  xml_credentials)
+    assert admin.image.get_image(result.identifier_on_provider).hash_value == \
+        properties["sha512"]
+    assert f"Glance's sha512 of image {result.identifier_on_provider} matches the target " \
+        "image" in ctx.lines
+    # Format, size and digest were recorded when the target image was made: no second look.
+    assert not any("qemu-img" in line for line in ctx.lines)
+
+
+def test_a_digest_mismatch_fails_and_deletes_the_image(
+        new_context: NewContext, target_image: Callable[..., ImageRecord],
+        qcow2_target: tuple[Path, dict[str, Any]], openstack_cloud: dict[str, Any],
+        xml_credentials: dict[str, Any], admin: Connection) -> None:
+    body, properties = qcow2_target
+    ctx = new_context()
+    # A target image whose body changed on disk after it was made.
+    tampered = {**properties, "sha512": "0" * 128}
+    with pytest.raises(BuildError, match=r"Glance's sha512 of image \S+ is [0-9a-f]{128}, but "
+                                         r"the target image's is 0{128}"):
+        push(ctx, target_image(body, tampered), {"auth_url": openstack_cloud["auth_url"]},
+             xml_credentials)
+    assert any(line.startswith("deleted the incomplete Glance image") for line in ctx.lines)
+    assert glance_images(admin, ctx) == []
 
 
 def test_progress_is_monotone_and_reaches_100(

@@ -1,8 +1,8 @@
 """The request body of a Glance upload: the image file, read in big chunks, watched as it goes.
 
-Every chunk handed to the HTTP client reports progress, checks for cancellation and feeds the
-digests Glance will report, so the checksum is verified against the bytes actually sent without
-reading the file a second time.
+Every chunk handed to the HTTP client reports progress and checks for cancellation. When the
+target image does not record its digest, the body computes it from the bytes actually sent, so
+the checksum is verified without reading the file a second time.
 
 The body is an iterable with a length rather than a file object on purpose: requests then sends
 a Content-Length (Glance preallocates and can check the size) and urllib3 sends each chunk as it
@@ -14,26 +14,26 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-CHUNK_SIZE = 4 * 1024 * 1024
-
-# Glance always reports an MD5 "checksum" and, by default, a SHA-512 "os_hash_value".
-STREAMED_DIGESTS = ("md5", "sha512")
+from .digest import CHUNK_SIZE
 
 
 class UploadBody:
     """Iterate over `path` in CHUNK_SIZE pieces.
 
-    `on_chunk(sent, total)` runs before each chunk is handed over; it may raise (for example
-    `BuildCancelled`), which aborts the upload. After a complete iteration `digests` holds the
-    hex digests of STREAMED_DIGESTS over everything sent.
+    `on_chunk(sent, total)` runs before each chunk is handed over and once at the end; it may
+    raise (for example `BuildCancelled`), which aborts the upload. After a complete iteration
+    `digests` holds the hex digests of the `algorithms` over everything sent.
     """
 
-    def __init__(self, path: Path, on_chunk: Callable[[int, int], None]) -> None:
+    def __init__(self, path: Path, on_chunk: Callable[[int, int], None],
+                 algorithms: tuple[str, ...] = ()) -> None:
         self.path = path
         self.size = path.stat().st_size
         self._on_chunk = on_chunk
-        self._hashes: dict[str, hashlib._Hash] = {}
+        self._algorithms = algorithms
+        self._hashes: dict[str, Any] = {}
         self.sent = 0
 
     def __len__(self) -> int:
@@ -42,7 +42,7 @@ class UploadBody:
     def __iter__(self) -> Iterator[bytes]:
         # Start afresh on every iteration: a retried request sends the body again.
         self._hashes = {name: hashlib.new(name, usedforsecurity=False)
-                        for name in STREAMED_DIGESTS}
+                        for name in self._algorithms}
         self.sent = 0
         with self.path.open("rb") as stream:
             while chunk := stream.read(CHUNK_SIZE):

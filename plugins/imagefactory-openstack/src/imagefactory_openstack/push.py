@@ -1,16 +1,17 @@
-"""Push a target image into Glance v2 and prove that what arrived is what was sent.
+"""Push a target image into Glance v2 and prove that what arrived is the target image.
 
 Steps: authenticate (bad credentials fail before anything exists), create the image record,
-stream the file into it, wait until Glance calls it active, compare Glance's checksums with the
-digests of the bytes sent. Whatever fails or is cancelled after the record exists deletes the
-record again, so a failed push leaves nothing behind in the account.
+stream the file into it, wait until Glance calls it active, compare the digest Glance computed
+with the target image's (recorded when it was made, else computed while sending). Whatever
+fails or is cancelled after the record exists deletes the record again, so a failed push leaves
+nothing behind in the account.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from openstack.image.v2.image import Image
 from . import account as accounts
 from .body import UploadBody
 from .convert import glance_disk_format, inspect
+from .digest import BODY_DIGEST, file_digest
 from .metadata import image_name, image_properties
 
 DEFAULT_ACTIVE_TIMEOUT = 1800.0
@@ -41,8 +43,7 @@ def push(ctx: BuildContext, template: Template | None, target_image: ImageRecord
     account = accounts.account_from_request(provider, credentials)
     ctx.add_secret((account.auth or {}).get("password", ""))
     path = target_image.body_path
-    info = inspect(ctx, path)
-    disk_format = glance_disk_format(info)
+    body = _describe_body(ctx, target_image)
     ctx.progress(0, f"Connecting to {account.describe()}")
     conn = accounts.connect(account, accounts.clouds_file(ctx.config))
     try:
@@ -51,18 +52,19 @@ def push(ctx: BuildContext, template: Template | None, target_image: ImageRecord
         with accounts.openstack_errors(f"creating the image in {account.describe()}"):
             image = Image.new(
                 name=image_name(template, ctx.image_id, parameters),
-                disk_format=disk_format,
+                disk_format=body.disk_format,
                 container_format="bare",
-                min_disk=math.ceil(int(info["virtual-size"]) / _GIB),
+                min_disk=math.ceil(body.virtual_size / _GIB),
                 **image_properties(template, target_image, ctx.image_id, parameters),
             ).create(conn.image)
-        ctx.log(f"created Glance image {image.id} ({image.name}, {disk_format})")
+        ctx.log(f"created Glance image {image.id} ({image.name}, {body.disk_format})")
         try:
-            digests = _upload(ctx.scaled(2, 96), conn, image, path)
+            sent = _upload(ctx.scaled(2, 96), conn, image, path,
+                           () if body.digest else (BODY_DIGEST,))
             image = _wait_until_active(ctx.scaled(96, 99), conn, image,
                                        float(ctx.config.get("active_timeout",
                                                             DEFAULT_ACTIVE_TIMEOUT)))
-            _verify(image, digests, path)
+            _verify(ctx, image, {BODY_DIGEST: body.digest} if body.digest else sent, path)
         except BaseException:
             _discard(ctx, conn, image)
             raise
@@ -72,15 +74,37 @@ def push(ctx: BuildContext, template: Template | None, target_image: ImageRecord
     return PushResult(
         identifier_on_provider=str(image.id),
         provider_account_identifier=project_id or image.owner,
-        properties={"name": image.name, "disk_format": disk_format, "size": image.size,
+        properties={"name": image.name, "disk_format": body.disk_format, "size": image.size,
                     "checksum": image.checksum, "os_hash_algo": image.hash_algo,
                     "os_hash_value": image.hash_value},
     )
 
 
+@dataclass(frozen=True)
+class _Body:
+    """What a push must know about the body it sends. `digest` is None when unknown."""
+
+    disk_format: str
+    virtual_size: int
+    digest: str | None
+
+
+def _describe_body(ctx: BuildContext, target_image: ImageRecord) -> _Body:
+    """A target image this plugin made records its format (detected from the file), virtual
+    size and SHA-512; Glance's hash of the upload is checked against that digest, which also
+    proves the recorded format describes these bytes. Any other body is inspected with qemu-img
+    and hashed while it is sent."""
+    recorded = target_image.properties
+    if all(key in recorded for key in ("disk_format", "virtual_size", BODY_DIGEST)):
+        return _Body(str(recorded["disk_format"]), int(recorded["virtual_size"]),
+                     str(recorded[BODY_DIGEST]))
+    info = inspect(ctx, target_image.body_path)
+    return _Body(glance_disk_format(info), int(info["virtual-size"]), None)
+
+
 def _upload(ctx: BuildContext, conn: openstack.connection.Connection, image: Image,
-            path: Path) -> dict[str, str]:
-    """Stream `path` into `image`; return the digests of what was sent."""
+            path: Path, algorithms: tuple[str, ...]) -> dict[str, str]:
+    """Stream `path` into `image`; return the `algorithms`' digests of what was sent."""
     reported = -1
 
     def on_chunk(sent: int, total: int) -> None:
@@ -91,7 +115,7 @@ def _upload(ctx: BuildContext, conn: openstack.connection.Connection, image: Ima
             reported = percent
             ctx.progress(percent)
 
-    body = UploadBody(path, on_chunk)
+    body = UploadBody(path, on_chunk, algorithms)
     ctx.progress(0, f"Uploading {body.size / 2**20:.1f} MiB to Glance image {image.id}")
     with accounts.openstack_errors(f"uploading to Glance image {image.id}"):
         response = image.upload(conn.image, data=body, size=body.size)
@@ -103,6 +127,7 @@ def _wait_until_active(ctx: BuildContext, conn: openstack.connection.Connection,
                        timeout: float) -> Image:
     """Poll until Glance has stored the data (at once for plain uploads, later for imports)."""
     waited = 0.0
+    previous = None
     while True:
         with accounts.openstack_errors(f"reading Glance image {image.id}"):
             image = conn.image.get_image(image.id)
@@ -113,35 +138,38 @@ def _wait_until_active(ctx: BuildContext, conn: openstack.connection.Connection,
         if waited >= timeout:
             raise BuildError(f"Glance image {image.id} is still {image.status} after "
                              f"{timeout:.0f} s")
-        ctx.progress(min(99.0, 100 * waited / timeout), f"Glance image is {image.status}")
+        ctx.progress(100 * waited / timeout,
+                     None if image.status == previous else f"Glance image is {image.status}")
+        previous = image.status
         ctx.cancel_event.wait(1.0)
         ctx.check_cancelled()
         waited += 1.0
 
 
-def _verify(image: Image, digests: dict[str, str], path: Path) -> None:
-    """Compare the size, MD5 checksum and secure hash Glance reports with what was sent.
+def _verify(ctx: BuildContext, image: Image, known: dict[str, str], path: Path) -> None:
+    """Compare the size and the strongest digest Glance reports with the target image's.
 
-    Glance may be configured for a secure hash other than the SHA-512 computed while sending;
-    the file is then read once more for it.
+    That is the secure hash (``os_hash_value``) when Glance has one, else the MD5 ``checksum``.
+    `known` holds the digests already known (recorded on the target image, or computed while
+    sending); one Glance uses that is not among them is computed from the file.
     """
     if image.size != path.stat().st_size:
         raise BuildError(f"Glance stored {image.size} bytes for image {image.id}, "
                          f"{path.stat().st_size} were sent")
-    reported = {}
-    if image.checksum:
-        reported["md5"] = image.checksum
     if image.hash_algo and image.hash_value:
-        reported[image.hash_algo] = image.hash_value
-    if not reported:
+        algorithm, reported = str(image.hash_algo), str(image.hash_value)
+    elif image.checksum:
+        algorithm, reported = "md5", str(image.checksum)
+    else:
         raise BuildError(f"Glance reported no checksum for image {image.id}")
-    for algorithm, value in reported.items():
-        if algorithm not in digests:
-            with path.open("rb") as stream:
-                digests[algorithm] = hashlib.file_digest(stream, algorithm).hexdigest()
-        if digests[algorithm] != value:
-            raise BuildError(f"Glance's {algorithm} of image {image.id} is {value}, but the "
-                             f"data sent has {digests[algorithm]}")
+    expected = known.get(algorithm)
+    if expected is None:
+        ctx.log(f"computing the {algorithm} Glance reports, which was not known yet")
+        expected = file_digest(path, algorithm, ctx.check_cancelled)
+    if expected != reported:
+        raise BuildError(f"Glance's {algorithm} of image {image.id} is {reported}, but the "
+                         f"target image's is {expected}")
+    ctx.log(f"Glance's {algorithm} of image {image.id} matches the target image")
 
 
 def _discard(ctx: BuildContext, conn: openstack.connection.Connection, image: Image) -> None:
