@@ -74,6 +74,7 @@ def test_provider_forms() -> None:
     ({"endpoint_url": "http://127.0.0.1:1"}, "needs a region"),
     ({"region": "us-east-1", "ec2_url": "x"}, "unknown ec2 provider field(s): ec2_url"),
     (None, "needs a provider"),
+    ("", "needs a provider"),
 ])
 def test_bad_providers(provider: object, message: str) -> None:
     with pytest.raises(BuildError) as caught:

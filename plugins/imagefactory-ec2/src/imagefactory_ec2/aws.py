@@ -130,8 +130,7 @@ def explain(exc: BaseException, doing: str) -> BuildError:
                           "provider's region and endpoints")
     if isinstance(exc, ClientError):
         code, message, status = _parts(exc)
-        if code in AUTH_ERRORS or status == 401 or (status == 403 and code not in
-                                                    PERMISSION_ERRORS):
+        if code in AUTH_ERRORS or status == 401:
             return BuildError(f"{doing}: the provider rejected the credentials ({code}: "
                               f"{message}); check access_key and secret_access_key")
         if code in PERMISSION_ERRORS:

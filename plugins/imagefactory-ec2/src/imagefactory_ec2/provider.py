@@ -36,7 +36,7 @@ def parse_provider(provider: str | Mapping[str, Any] | None) -> Ec2Provider:
             provider = json.loads(provider)
         except json.JSONDecodeError as exc:
             raise BuildError(f"ec2 provider is not valid JSON: {exc}") from None
-    if isinstance(provider, str):
+    if isinstance(provider, str) and provider.strip():
         return Ec2Provider(region=_region(provider.strip().removeprefix("ec2-")))
     if isinstance(provider, Mapping):
         return _from_mapping(provider)

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
+from imagefactory_core.errors import BuildError, TemplateError
 from imagefactory_core.model import ImageRecord, PushResult
-from imagefactory_core.tdl import Template
+from imagefactory_core.tdl import Template, parse_template
 
 from . import ami, s3_import
 from .aws import AwsClients, calling
@@ -44,17 +43,17 @@ class ImageFacts:
 
     @classmethod
     def of(cls, template: Template | None, target_image: ImageRecord) -> ImageFacts:
-        if template is not None:
-            name, arch, description = template.name, template.os.arch, template.description
-        elif target_image.template:  # the stored TDL (secrets redacted) is enough for this
-            root = ElementTree.fromstring(target_image.template)
-            name, arch = root.findtext("name") or "", root.findtext("os/arch") or ""
-            description = root.findtext("description")
-        else:
+        if template is None and target_image.template:  # the stored TDL (redacted) will do
+            try:
+                template = parse_template(target_image.template)
+            except TemplateError as exc:
+                raise BuildError(f"the template of target image {target_image.id}: {exc}") \
+                    from exc
+        if template is None:
             raise BuildError(f"target image {target_image.id} has no template: its "
                              "architecture is unknown")
-        return cls(name.strip() or "imagefactory", ami.ec2_architecture(arch.strip()),
-                   (description or "").strip())
+        return cls(template.name.strip() or "imagefactory", ami.ec2_architecture(template.os.arch),
+                   (template.description or "").strip())
 
     def ami_name(self, image_id: str) -> str:
         """Unique in the account (AWS requires it), 3-128 of the characters AWS allows."""

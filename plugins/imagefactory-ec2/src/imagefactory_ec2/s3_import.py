@@ -41,6 +41,9 @@ def ensure_bucket(ctx: BuildContext, s3: BaseClient, bucket: str, region: str) -
         s3.head_bucket(Bucket=bucket)
         return
     except ClientError as exc:
+        if error_code(exc) == "403":  # HEAD answers carry no error body, only the status
+            raise BuildError(f"S3 bucket {bucket} exists but these credentials may not use it; "
+                             "name another one with ec2_s3_bucket") from exc
         if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise explain(exc, f"S3 bucket {bucket}") from exc
     except BotoCoreError as exc:
