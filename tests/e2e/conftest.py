@@ -1,0 +1,94 @@
+"""End-to-end fixtures: the real service (installed plugins, real Debian builds) driven
+through its REST API, with ONE real bookworm base image built per test session and shared by
+every end-to-end test (the package cache in `shared_cache_dir` keeps later sessions warm)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import falcon.testing
+import pytest
+from imagefactory_core.api.app import ImageFactoryApp, create_app
+from imagefactory_core.testing import make_config, wait_for_status
+
+BOOT_MARKER = "IMAGEFACTORY-E2E-BOOTED"
+MIRROR = os.environ.get("IMAGEFACTORY_TEST_MIRROR", "http://deb.debian.org/debian")
+BUILD_TIMEOUT = 1500.0
+
+
+def bookworm_tdl(name: str = "e2e-bookworm", commands: str = "", disk: str = "3G") -> str:
+    """A bookworm template with a package, files of both kinds, and a command that arranges a
+    boot-time console marker (a systemd unit writing to the serial console)."""
+    unit = f"""[Unit]
+Description=imagefactory end-to-end boot marker
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo {BOOT_MARKER} > /dev/ttyS0'
+
+[Install]
+WantedBy=multi-user.target
+"""
+    return f"""<template>
+  <name>{name}</name>
+  <description>imagefactory end-to-end test image</description>
+  <os>
+    <name>Debian</name>
+    <version>12</version>
+    <arch>x86_64</arch>
+    <rootpw>e2e-Secret-pw</rootpw>
+    <install type='url'><url>{MIRROR}</url></install>
+  </os>
+  <disk><size>{disk}</size></disk>
+  <packages>
+    <package name='less'/>
+  </packages>
+  <files>
+    <file name='/etc/systemd/system/e2e-marker.service'>{unit}</file>
+    <file name='/etc/e2e-base64.txt' type='base64'>aW1hZ2VmYWN0b3J5Cg==</file>
+  </files>
+  <commands>
+    <command name='enable-marker'>systemctl enable e2e-marker.service</command>
+    {commands}
+  </commands>
+</template>"""
+
+
+@pytest.fixture(scope="session")
+def e2e_app(tmp_path_factory: pytest.TempPathFactory,
+            shared_cache_dir: Path) -> Iterator[ImageFactoryApp]:
+    root = tmp_path_factory.mktemp("e2e")
+    config = make_config(root, cache_path=str(shared_cache_dir),
+                         max_concurrent_local_sessions=2)
+    app = create_app(config)
+    yield app
+    app.services.engine.shutdown(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def e2e_client(e2e_app: ImageFactoryApp) -> falcon.testing.TestClient:
+    return falcon.testing.TestClient(e2e_app)
+
+
+def build(client: falcon.testing.TestClient, collection: str, body: dict[str, Any],
+          path: str | None = None, timeout: float = BUILD_TIMEOUT) -> dict[str, Any]:
+    """POST an image and wait until it settles; return the final image."""
+    singular = collection[:-1]
+    result = client.simulate_post(path or f"/imagefactory/{collection}",
+                                  json={singular: body})
+    assert result.status_code == 202, result.text
+    image = result.json[singular]
+    return wait_for_status(client, f"/imagefactory/{collection}/{image['id']}",
+                           timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def bookworm_base(e2e_client: falcon.testing.TestClient) -> dict[str, Any]:
+    """The session's one real bookworm base image, built through the REST API."""
+    image = build(e2e_client, "base_images", {"template": bookworm_tdl()})
+    assert image["status"] == "COMPLETE", image["status_detail"]
+    return image
