@@ -143,7 +143,7 @@ def run_client(args: argparse.Namespace) -> int:
             body["target"] = args.target
             if args.base_image:
                 body["base_image_id"] = args.base_image
-        else:
+        elif command == "provider-image":
             body.update(target=args.target, credentials=_credentials(args.credentials),
                         provider=json.loads(args.provider) if args.provider.startswith("{")
                         else args.provider)

@@ -1,0 +1,94 @@
+"""The `imagefactory` client verbs against a real, OAuth-protected server process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.rest.conftest import SEED_CREDENTIALS, fake_tdl
+
+from .conftest import CLIENTS, IMAGEFACTORY, REPO, ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path_factory.mktemp("cli"))
+    try:
+        yield process.start()
+    finally:
+        process.cleanup()
+
+
+def cli(server: ServerProcess, *args: str, signed: bool = True,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    key, secret = next(iter(CLIENTS.items()))
+    auth = ["--key", key, "--secret", secret] if signed else []
+    verb, *rest = args
+    result = subprocess.run(
+        [str(IMAGEFACTORY), verb, "--url", server.url.removesuffix("/imagefactory"), *auth,
+         *rest],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+        env={k: v for k, v in os.environ.items() if not k.startswith("IMAGEFACTORY_")})
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_build_push_inspect_download_and_delete(server, tmp_path):
+    template = tmp_path / "fake.tdl"
+    template.write_text(fake_tdl("cli"))
+    base = json.loads(cli(server, "base-image", str(template), "--wait").stdout)
+    assert base["status"] == "COMPLETE"
+    target = json.loads(cli(server, "target-image", "fakecloud", "--base-image", base["id"],
+                            "--wait").stdout)
+    assert (target["status"], target["base_image_id"]) == ("COMPLETE", base["id"])
+
+    credentials = tmp_path / "credentials.xml"
+    credentials.write_text(SEED_CREDENTIALS)
+    pushed = json.loads(cli(server, "provider-image", "fakecloud", "fake-1", str(credentials),
+                            "--target-image", target["id"], "--wait").stdout)
+    assert pushed["status"] == "COMPLETE"
+    assert pushed["identifier_on_provider"].startswith("fake-")
+
+    listing = cli(server, "images").stdout
+    assert all(i in listing for i in (base["id"], target["id"], pushed["id"]))
+    shown = json.loads(cli(server, "show", target["id"]).stdout)
+    assert shown["target"] == "fakecloud"
+    assert "wrote" in cli(server, "log", base["id"]).stdout
+    plugins = json.loads(cli(server, "plugins").stdout)["plugins"]
+    assert {"tests.plugins.fake_os", "tests.plugins.fake_cloud"} <= {p["id"] for p in plugins}
+
+    output = tmp_path / "disk.raw"
+    cli(server, "download", base["id"], str(output))
+    body = server.state_dir / "storage" / f"{base['id']}.body"
+    assert hashlib.sha256(output.read_bytes()).digest() == \
+        hashlib.sha256(body.read_bytes()).digest()
+
+    cli(server, "delete", pushed["id"], "--provider", "fake-1", "--credentials",
+        str(credentials))
+    assert server.wait_for(f"/provider_images/{pushed['id']}")["status"] == "DELETED"
+    cli(server, "delete", target["id"])
+    assert server.get(f"/target_images/{target['id']}")["status"] == "DELETED"
+
+
+def test_unsigned_writes_fail_with_the_servers_message(server, tmp_path):
+    template = tmp_path / "fake.tdl"
+    template.write_text(fake_tdl("unsigned"))
+    result = cli(server, "base-image", str(template), signed=False, check=False)
+    assert result.returncode != 0
+    assert "HTTP 401" in result.stderr
+    assert "Authorization" in result.stderr or "OAuth" in result.stderr
+
+
+def test_unknown_image_is_a_clear_error(server):
+    result = cli(server, "show", "no-such-image", check=False)
+    assert result.returncode != 0
+    assert "no image no-such-image" in result.stderr
+
