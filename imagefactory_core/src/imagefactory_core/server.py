@@ -86,10 +86,7 @@ def serve(config: Config) -> None:
     if config.no_ssl:
         log.warning("TLS is OFF (--no-ssl): requests and OAuth signatures travel in clear. "
                     "Development only.")
-    if config.no_oauth:
-        log.warning("OAuth is OFF (--no-oauth): anyone reaching %s:%s can build, push and "
-                    "delete. Development only.", config.address, config.port)
-    elif not config.clients:
+    if config.oauth_enabled and not config.clients:
         log.warning("OAuth is on but no clients are configured: every write will be refused "
                     "(add \"clients\" to imagefactory.conf)")
     Server(config).run()
