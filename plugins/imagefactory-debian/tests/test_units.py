@@ -67,6 +67,16 @@ def test_mirror_comes_from_the_tdl_unless_config_or_parameters_override_it():
                          {"mirror": "http://b.example/debian"}).mirror == "http://c.example/debian"
 
 
+def test_an_iso_install_needs_a_mirror_from_elsewhere():
+    iso = parse_template(tdl("t").replace(
+        "<install type='url'><url>http://deb.debian.org/debian</url></install>",
+        "<install type='iso'><iso>http://cdimage.example/debian-12.iso</iso></install>"))
+    with pytest.raises(BuildError, match="ISO installs are not supported"):
+        Settings.read(iso, {}, {})
+    assert Settings.read(iso, {}, {"mirror": "http://m.example/debian"}).mirror == \
+        "http://m.example/debian"
+
+
 def test_security_mirror_follows_a_debian_mirror_and_can_be_turned_off():
     parsed = template()
     assert Settings.read(parsed, {}, {}).security_mirror == "http://deb.debian.org/debian-security"

@@ -4,7 +4,7 @@ mmdebstrap runs in the build's private mount namespace (its /proc, /sys, /dev mo
 cannot outlive the build) and in root mode, so the tree is owned correctly without fakeroot.
 Choices made for speed, each worth seconds:
 
-* packages come from the package cache (`DebCache`), linked into the tree before apt runs;
+* packages come from the package cache (`cached_archives`);
 * ``force-unsafe-io``: dpkg does not fsync every file, the tree is turned into a file system later
   anyway;
 * merged /usr is set up by mmdebstrap's hook instead of the usrmerge package (and perl);
@@ -19,14 +19,13 @@ from pathlib import Path
 
 from imagefactory_core.context import BuildContext
 
-from .debcache import DebCache
+from .debcache import DebCache, cached_archives
 from .namespace import PrivateMounts
 from .progress import Milestone, watching
 from .recipe import JeosRecipe
 from .rootfs import SCRIPTS, RootFS
 
 MERGED_USR_HOOKS = "/usr/share/mmdebstrap/hooks/maybe-merged-usr"
-ARCHIVES = Path("var/cache/apt/archives")
 
 # mmdebstrap's and apt's own words for their phases, with the progress they stand for.
 _MILESTONES = [
@@ -44,15 +43,8 @@ def build_jeos(ctx: BuildContext, mounts: PrivateMounts, recipe: JeosRecipe, tre
                debs: DebCache, apt_proxy: str | None, scratch: Path) -> None:
     """Make the JEOS tree of `recipe` in the empty directory `tree` (`scratch`: a host
     directory for temporary files)."""
-    archives = tree / ARCHIVES
-    seeded = debs.seed(archives)
-    ctx.log(f"package cache: {seeded} packages available before download")
-    argv = _mmdebstrap(recipe, tree, apt_proxy)
-    watching(ctx, _MILESTONES).run(mounts.wrap(argv))
-    added = debs.harvest(archives)
-    ctx.log(f"package cache: {added} packages added")
-    for deb in archives.glob("*.deb"):
-        deb.unlink()
+    with cached_archives(ctx, mounts, tree, scratch, debs):
+        watching(ctx, _MILESTONES).run(mounts.wrap(_mmdebstrap(recipe, tree, apt_proxy)))
     ctx.progress(90, "configure: initramfs, network, boot hooks")
     modules = recipe.initramfs_modules
     RootFS(mounts, tree, scratch).run_script(ctx, SCRIPTS / "jeos-finish.sh",
@@ -72,8 +64,9 @@ def _mmdebstrap(recipe: JeosRecipe, tree: Path, apt_proxy: str | None) -> list[s
         "--dpkgopt=force-unsafe-io",
         '--aptopt=Acquire::Languages "none"',
         f"--essential-hook={hook('defer-initramfs.sh')}",
-        # The tree holds the seeded packages; keep what apt downloads for the cache, and the
-        # package lists for the customisation's apt-get update (the image is cleaned later).
+        # The tree already has the package cache's mount point. Keep what apt downloads for the
+        # cache, and the package lists for the customisation's apt-get update (each image is
+        # cleaned of them later).
         "--skip=check/empty,essential/unlink,cleanup/apt/cache,cleanup/apt/lists",
     ]
     if not recipe.with_docs:

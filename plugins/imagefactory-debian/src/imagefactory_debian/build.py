@@ -26,7 +26,7 @@ from imagefactory_core.model import BuildResult
 from imagefactory_core.tdl import Template
 
 from . import releases, system
-from .bootstrap import ARCHIVES, build_jeos
+from .bootstrap import build_jeos
 from .customise import customise
 from .debcache import DebCache
 from .disk import Layout, make_root_fs, partition
@@ -75,17 +75,13 @@ def _image(ctx: BuildContext, mounts: PrivateMounts, template: Template, setting
            scratch: Path) -> BuildResult:
     ctx.check_cancelled()
     layers = Overlay(base.path, scratch)
-    if template.packages:
-        debs.seed(layers.upper / ARCHIVES)
     layers.mount(ctx, mounts)
     root = RootFS(mounts, layers.root, scratch)
     identity = system.Identity.new(template.name)
 
     ctx.progress(55, "customise: host name, file systems, root password")
     system.configure(ctx, root, identity, template.os.rootpw)
-    customise(ctx.scaled(56, 77), root, template, settings)
-    if template.packages:
-        ctx.log(f"package cache: {debs.harvest(layers.upper / ARCHIVES)} packages added")
+    customise(ctx.scaled(56, 77), root, template, settings, debs)
     ctx.progress(77, "customise: ICICLE")
     packages = installed_packages(ctx, root)
     manifest = icicle(ctx, root, template, packages)

@@ -27,6 +27,7 @@ from imagefactory_core.errors import BuildError, CommandFailed
 from imagefactory_core.model import TargetContent
 from imagefactory_core.tdl import Command, File, Repository, Template
 
+from .debcache import DebCache, cached_archives
 from .fetch import fetch
 from .progress import Milestone, watching
 from .rootfs import SCRIPTS, RootFS
@@ -43,12 +44,13 @@ _APT_MILESTONES = [
 ]
 
 
-def customise(ctx: BuildContext, root: RootFS, template: Template, settings: Settings) -> None:
+def customise(ctx: BuildContext, root: RootFS, template: Template, settings: Settings,
+              debs: DebCache) -> None:
     """Apply every customisation `template` asks for (progress 0-100 of `ctx`)."""
     begin_build_environment(ctx, root, settings)
     if template.repositories:
         ctx.progress(0, "customise: repositories")
-        add_repositories(ctx, root, template.repositories)
+        add_repositories(ctx, root, template.repositories, settings, debs)
     if template.precommands:
         ctx.progress(5, "customise: precommands")
         run_commands(ctx, root, template.precommands, settings.command_timeout, "precommand")
@@ -60,7 +62,7 @@ def customise(ctx: BuildContext, root: RootFS, template: Template, settings: Set
             if ignored:
                 ctx.log(f"package {package.name}: <{'>, <'.join(ignored)}> ignored by apt")
         install_packages(ctx.scaled(15, 70), root, [p.name for p in template.packages],
-                         settings)
+                         settings, debs)
     if template.files:
         ctx.progress(70, "customise: files")
         write_files(ctx, root, [(f.name, _file_data(ctx, f)) for f in template.files])
@@ -76,12 +78,12 @@ def customise(ctx: BuildContext, root: RootFS, template: Template, settings: Set
 
 
 def apply_content(ctx: BuildContext, root: RootFS, content: TargetContent,
-                  settings: Settings) -> None:
+                  settings: Settings, debs: DebCache) -> None:
     """Apply a cloud plugin's packages, files and commands (progress 0-100 of `ctx`)."""
     begin_build_environment(ctx, root, settings)
     if content.packages:
         ctx.progress(0, "customise: target packages")
-        install_packages(ctx.scaled(0, 80), root, list(content.packages), settings)
+        install_packages(ctx.scaled(0, 80), root, list(content.packages), settings, debs)
     if content.files:
         ctx.progress(80, "customise: target files")
         write_files(ctx, root, list(content.files.items()))
@@ -103,12 +105,12 @@ def end_build_environment(ctx: BuildContext, root: RootFS) -> None:
     root.run_script(ctx, SCRIPTS / "build-env.sh", "end")
 
 
-def add_repositories(ctx: BuildContext, root: RootFS, repositories: Iterable[Repository]) -> None:
+def add_repositories(ctx: BuildContext, root: RootFS, repositories: Iterable[Repository],
+                     settings: Settings, debs: DebCache) -> None:
     repositories = list(repositories)
     if any(_checks_certificates(r) for r in repositories) and not _exists(ctx, root, CA_BUNDLE):
         ctx.log("an https repository with sslverify=yes needs ca-certificates: installing it")
-        root.run(ctx, ["apt-get", "update"])
-        root.run(ctx, [*_APT_INSTALL, "--no-install-recommends", "ca-certificates"])
+        install_packages(ctx, root, ["ca-certificates"], settings, debs)
     for repository in repositories:
         sources, apt_conf = _repository_paths(repository)
         root.write_file(ctx, sources, (_source_line(repository) + "\n").encode())
@@ -119,20 +121,21 @@ def add_repositories(ctx: BuildContext, root: RootFS, repositories: Iterable[Rep
             root.write_file(ctx, apt_conf, options.encode())
 
 
-def install_packages(ctx: BuildContext, root: RootFS, names: list[str],
-                     settings: Settings) -> None:
-    """apt-get update, then apt-get install `names`."""
+def install_packages(ctx: BuildContext, root: RootFS, names: list[str], settings: Settings,
+                     debs: DebCache) -> None:
+    """apt-get update, then apt-get install `names` (packages from and into `debs`)."""
     for name in names:
         if not _PACKAGE.fullmatch(name):
             raise BuildError(f"'{name}' is not a Debian package name (name[:arch][=version])")
     ctx.progress(0, "customise: package lists")
     root.run(ctx, ["apt-get", "update"])
     recommends = [] if settings.install_recommends else ["--no-install-recommends"]
-    try:
-        root.run(watching(ctx, _APT_MILESTONES), [*_APT_INSTALL, *recommends, "--", *names])
-    except CommandFailed as error:
-        raise BuildError(f"installing packages {' '.join(names)} failed "
-                         f"(exit code {error.returncode}):\n{error.output_tail}") from error
+    with cached_archives(ctx, root.mounts, root.path, root.scratch, debs):
+        try:
+            root.run(watching(ctx, _APT_MILESTONES), [*_APT_INSTALL, *recommends, "--", *names])
+        except CommandFailed as error:
+            raise BuildError(f"installing packages {' '.join(names)} failed "
+                             f"(exit code {error.returncode}):\n{error.output_tail}") from error
     ctx.progress(100)
 
 

@@ -1,9 +1,12 @@
 """The package cache: every .deb any build downloaded, reused by later builds.
 
-One directory per (release, architecture) under ``ctx.cache_dir("debian-debs")``. A build
-links the cached files into its tree's ``/var/cache/apt/archives`` before apt runs (apt checks
-each file against the archive's hashes and downloads what is missing or wrong), and links what
-apt downloaded back into the cache afterwards.
+One directory per (release, architecture) under ``ctx.cache_dir("debian-debs")``. While apt
+runs for a build (mmdebstrap, the template's packages, a target's packages), the tree's
+``/var/cache/apt/archives`` is a host directory of the build, bind-mounted in the build's private
+mount namespace and filled beforehand with links to the cached files: apt checks each file
+against the archive's hashes and downloads only what is missing. What it downloaded is linked
+back into the cache afterwards. Downloaded packages thus never land in the tree, whatever file
+system the tree is on (a JEOS directory, an overlay, a loop-mounted disk).
 
 Concurrent builds cannot corrupt the cache: a file enters it only complete, under its final name,
 by link(2), which fails instead of overwriting when another build was first. Files are never
@@ -19,10 +22,16 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from imagefactory_core.context import BuildContext
+
+from .namespace import PrivateMounts
+
 DAY_SECONDS = 86400
+ARCHIVES = Path("var/cache/apt/archives")
 
 
 def deb_file_name(package: str, version: str, arch: str) -> str:
@@ -79,6 +88,24 @@ class DebCache:
             except FileNotFoundError:
                 pass
         return deleted
+
+
+@contextmanager
+def cached_archives(ctx: BuildContext, mounts: PrivateMounts, tree: Path, scratch: Path,
+                    debs: DebCache) -> Iterator[None]:
+    """While inside, `tree`'s apt archives directory is `scratch`/archives, seeded from `debs`;
+    what apt downloaded goes into `debs` at the end, even when the build fails."""
+    archives = scratch / "archives"
+    archives.mkdir(parents=True, exist_ok=True)
+    ctx.log(f"package cache: {debs.seed(archives)} packages available before download")
+    target = tree / ARCHIVES
+    ctx.run(mounts.wrap(["mkdir", "-p", target]))
+    mounts.mount(ctx, archives, target, "bind")
+    try:
+        yield
+    finally:
+        ctx.log(f"package cache: {debs.harvest(archives)} packages added")
+    ctx.run(mounts.wrap(["umount", target]))
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

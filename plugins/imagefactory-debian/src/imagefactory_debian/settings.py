@@ -95,7 +95,14 @@ class Settings:
     def read(cls, template: Template, parameters: Mapping[str, Any],
              config: Mapping[str, Any]) -> Settings:
         request = (parameters, config)
-        tdl_mirror = template.os.install_url if template.os.install_type == "url" else None
+        if template.os.install_type == "url":
+            tdl_mirror = template.os.install_url
+        elif _lookup("mirror", request) is None:
+            raise BuildError("the debian plugin installs from a package mirror: use <install "
+                             "type='url'><url>http://deb.debian.org/debian</url></install> "
+                             "(or set the mirror parameter); ISO installs are not supported")
+        else:
+            tdl_mirror = None
         mirror = _url("mirror", _lookup("mirror", (*request, {"mirror": tdl_mirror}),
                                         DEFAULT_MIRROR))
         security = _lookup("security_mirror", request)

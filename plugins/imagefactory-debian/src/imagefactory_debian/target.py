@@ -18,6 +18,7 @@ from imagefactory_core.tdl import Template
 
 from . import releases, system
 from .customise import apply_content
+from .debcache import DebCache
 from .disk import Layout
 from .esp import copy_kernel
 from .icicle import icicle, installed_packages
@@ -30,7 +31,9 @@ from .settings import Settings
 def apply_target_content(ctx: BuildContext, template: Template, content: TargetContent,
                          disk: Path) -> BuildResult | None:
     settings = Settings.read(template, {}, ctx.config)
+    release = releases.release(template.os.version)
     arch = releases.architecture(template.os.arch)
+    debs = DebCache(ctx.cache_dir("debian-debs"), release.codename, arch.dpkg)
     layout = Layout.read(ctx, disk, arch)
     scratch = ctx.workdir / "debian-target"
     mountpoint = scratch / "root"
@@ -42,7 +45,7 @@ def apply_target_content(ctx: BuildContext, template: Template, content: TargetC
                          f"sizelimit={layout.root.size}")
             root = RootFS(mounts, mountpoint, scratch)
             before = installed_packages(ctx, root)
-            apply_content(ctx.scaled(2, 90), root, content, settings)
+            apply_content(ctx.scaled(2, 90), root, content, settings, debs)
             after = installed_packages(ctx, root)
             manifest = icicle(ctx, root, template, after) if after != before else None
             system.finalize(ctx, root)
