@@ -93,10 +93,10 @@ class DebCache:
 @contextmanager
 def cached_archives(ctx: BuildContext, mounts: PrivateMounts, tree: Path, scratch: Path,
                     debs: DebCache) -> Iterator[None]:
-    """While inside, `tree`'s apt archives directory is `scratch`/archives, seeded from `debs`;
-    what apt downloaded goes into `debs` at the end, even when the build fails."""
-    archives = scratch / "archives"
-    archives.mkdir(parents=True, exist_ok=True)
+    """While inside, `tree`'s apt archives directory is a new directory in `scratch`, seeded
+    from `debs`; what apt downloaded goes into `debs` at the end, even when the build fails."""
+    archives = scratch / f"archives-{uuid.uuid4().hex}"
+    archives.mkdir(parents=True)
     ctx.log(f"package cache: {debs.seed(archives)} packages available before download")
     target = tree / ARCHIVES
     ctx.run(mounts.wrap(["mkdir", "-p", target]))
@@ -106,6 +106,7 @@ def cached_archives(ctx: BuildContext, mounts: PrivateMounts, tree: Path, scratc
     finally:
         ctx.log(f"package cache: {debs.harvest(archives)} packages added")
     ctx.run(mounts.wrap(["umount", target]))
+    shutil.rmtree(archives)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -102,7 +102,7 @@ def partition(ctx: BuildContext, disk: Path, layout: Layout, arch: Architecture)
 def make_root_fs(ctx: BuildContext, mounts: PrivateMounts, tree: Path, disk: Path,
                  extent: Extent, uuid: str) -> None:
     """Write an ext4 file system holding `tree` (a path inside `mounts`) into `extent`."""
-    argv = ["mkfs.ext4", "-q", "-F", "-b", "4096", "-L", "root", "-U", uuid,
+    argv: list[str | Path] = ["mkfs.ext4", "-q", "-F", "-b", "4096", "-L", "root", "-U", uuid,
             "-E", f"offset={extent.start}", "-d", tree, disk, f"{extent.size // 1024}k"]
     try:
         ctx.run(mounts.wrap(argv), env={"MKE2FS_CONFIG": str(SCRIPTS / "mke2fs.conf")})
