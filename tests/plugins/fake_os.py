@@ -55,3 +55,20 @@ def imagefactory_apply_target_content(ctx: BuildContext, template: Template,
     packages = [(f"{p}-1.0-1.x86_64", None) for p in
                 [*(p.name for p in template.packages), *content.packages]]
     return BuildResult(icicle=build_icicle(packages, template.description))
+
+
+def sleepers(seconds: float) -> list[int]:
+    """Pids of live ``sleep <seconds>`` processes: the commands of slow FakeOS builds (give each
+    test its own duration to tell its builds apart)."""
+    wanted = [b"sleep", str(float(seconds)).encode()]
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[:2] == wanted:
+            pids.append(int(entry.name))
+    return pids

@@ -24,6 +24,7 @@ from imagefactory_core.tdl import redact_template
 from imagefactory_core.testing import make_config, wait_for_status
 
 from tests.plugins import fake_cloud, fake_os
+from tests.plugins.fake_os import sleepers
 
 from .conftest import SEED_CREDENTIALS, fake_tdl
 
@@ -33,22 +34,6 @@ BAD_CREDENTIALS = SEED_CREDENTIALS.replace(">good<", ">wrong<")
 
 def fake_plugins():  # type: ignore[no-untyped-def]
     return load_plugins(discover=False, extra=[("FakeOS", fake_os), ("FakeCloud", fake_cloud)])
-
-
-def sleepers(seconds: float) -> list[int]:
-    """Pids of live ``sleep <seconds>`` processes (zombies have no command line)."""
-    wanted = [b"sleep", str(float(seconds)).encode()]
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[:2] == wanted:
-            pids.append(int(entry.name))
-    return pids
 
 
 def image(client: falcon.testing.TestClient, href: str) -> dict[str, Any]:

@@ -24,6 +24,8 @@ import pytest
 import requests
 from requests_oauthlib import OAuth1
 
+from tests.plugins.fake_os import sleepers
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGEFACTORY = REPO / ".venv" / "bin" / "imagefactory"
 CLIENTS = {"client1": "our-secret"}
@@ -39,21 +41,6 @@ def free_port() -> int:
 
 def sign(**kwargs: Any) -> OAuth1:
     return OAuth1("client1", CLIENTS["client1"], **kwargs)
-
-
-def sleepers(seconds: float) -> list[int]:
-    """Pids of live ``sleep <seconds>`` processes (FakeOS's slow builds)."""
-    wanted = [b"sleep", str(float(seconds)).encode()]
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argv[:2] == wanted:
-                pids.append(int(entry.name))
-    return pids
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
