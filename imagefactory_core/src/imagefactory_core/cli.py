@@ -51,26 +51,28 @@ def _client_parsers(sub: Any) -> None:
         p.add_argument("--insecure", action="store_true", help="do not verify TLS")
         return p
 
-    p = client("base-image", "build a base image from a TDL file")
-    p.add_argument("template", type=Path)
-    p.add_argument("--parameters", type=json.loads, default={})
-    p.add_argument("--wait", action="store_true")
-    p = client("target-image", "build a target image")
-    p.add_argument("target")
-    group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--base-image")
-    group.add_argument("--template", type=Path)
-    p.add_argument("--parameters", type=json.loads, default={})
-    p.add_argument("--wait", action="store_true")
-    p = client("provider-image", "push a target image to a cloud provider")
-    p.add_argument("target")
-    p.add_argument("provider", help="provider name or JSON")
-    p.add_argument("credentials", type=Path, help="credentials file (XML or JSON)")
-    group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--target-image")
-    group.add_argument("--template", type=Path)
-    p.add_argument("--parameters", type=json.loads, default={})
-    p.add_argument("--wait", action="store_true")
+    def build_verb(name: str, help_text: str, positionals: dict[str, str],
+                   parent: str | None) -> None:
+        """A verb that POSTs an image; it starts from `parent`'s id or from a template."""
+        p = client(name, help_text)
+        for positional, text in positionals.items():
+            p.add_argument(positional, type=Path if positional == "credentials" else str,
+                           help=text)
+        if parent is None:
+            p.add_argument("template", type=Path, help="TDL file")
+        else:
+            group = p.add_mutually_exclusive_group(required=True)
+            group.add_argument(parent)
+            group.add_argument("--template", type=Path, help="TDL file")
+        p.add_argument("--parameters", type=json.loads, default={}, help="JSON object")
+        p.add_argument("--wait", action="store_true", help="poll until the image settles")
+
+    build_verb("base-image", "build a base image from a TDL file", {}, None)
+    build_verb("target-image", "build a target image", {"target": "cloud target"},
+               "--base-image")
+    build_verb("provider-image", "push a target image to a cloud provider",
+               {"target": "cloud target", "provider": "provider name or JSON",
+                "credentials": "credentials file (XML or JSON)"}, "--target-image")
     p = client("images", "list images")
     p.add_argument("collection", nargs="?", choices=COLLECTIONS)
     p = client("show", "show one image")
