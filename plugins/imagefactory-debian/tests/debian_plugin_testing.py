@@ -41,6 +41,22 @@ systemctl enable imagefactory-boot-marker.service
 """
 
 
+# Template commands run as root, but cannot reach past the tree: no device nodes, no mounts, no
+# way back to the host's file systems, read-only kernel settings.
+CONFINEMENT_COMMAND = """\
+set -e
+denied() {
+    if "$@" 2>/dev/null; then echo "not denied: $*"; exit 1; fi
+}
+denied mknod /tmp/disk b 8 0
+denied mount -t tmpfs tmpfs /mnt
+denied sh -c 'echo x > /proc/sys/kernel/core_pattern'
+denied chroot / true
+test ! -e /run/imagefactory-host
+echo confined > /etc/imagefactory-test/confined.txt
+"""
+
+
 def tdl(name: str, *, body: str = "", rootpw: str | None = None, extra_os: str = "") -> str:
     """A bookworm TDL with `body` (packages, files, commands …) inside <template>."""
     password = f"<rootpw>{rootpw}</rootpw>" if rootpw else ""
@@ -113,6 +129,7 @@ test -s /etc/imagefactory-test/raw.txt
 command -v tree &gt; /etc/imagefactory-test/order.txt
 hostname &gt; /etc/imagefactory-test/hostname.txt</command>
     <command name='boot marker' position='1'>{escape(MARKER_COMMAND)}</command>
+    <command name='confinement' position='3'>{escape(CONFINEMENT_COMMAND)}</command>
   </commands>
   <disk><size>3G</size></disk>""")
 

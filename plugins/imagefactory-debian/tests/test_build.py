@@ -43,6 +43,7 @@ def test_the_image_has_the_templates_customisation_and_identity(image: Build):
         # commands ran after packages and files, in position order, under the image's name
         assert text("/etc/imagefactory-test/order.txt") == "/usr/bin/tree\n"
         assert text("/etc/imagefactory-test/hostname.txt") == "imagefactory-debian-test\n"
+        assert text("/etc/imagefactory-test/confined.txt") == "confined\n"
         assert (root / "etc/systemd/system/multi-user.target.wants/"
                        "imagefactory-boot-marker.service").is_symlink()
 

@@ -1,11 +1,13 @@
 """Commands and scripts inside a Debian root tree, the way apt and maintainer scripts expect.
 
 Each call runs ``scripts/in-root.sh`` in fresh mount, PID and UTS namespaces nested in the
-build's private mount namespace: for the duration of that one command the tree gets /proc,
-/sys, a private /dev and /run, and its own host name; whatever the command started is killed
-when it returns (``--kill-child`` also makes a cancelled build's SIGTERM end the whole tree of
-processes at once). The tree itself stays free of mounts, so it can be turned into a file
-system (``mkfs.ext4 -d``) at any time.
+build's private mount namespace: for the duration of that one command the tree is the root of
+its own mount namespace (pivot_root, not chroot) with /proc, /sys, a private /dev and /run, and
+its own host name; the command runs without the capabilities that reach past the tree, because
+template commands are untrusted input; whatever it started is killed when it returns
+(``--kill-child`` also makes a cancelled build's SIGTERM end the whole tree of processes at
+once). The tree itself stays free of mounts, so it can be turned into a file system
+(``mkfs.ext4 -d``) at any time.
 """
 
 from __future__ import annotations
