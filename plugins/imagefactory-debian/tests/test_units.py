@@ -14,7 +14,12 @@ from debian_plugin_testing import tdl
 from imagefactory_core.errors import BuildCancelled, BuildError
 from imagefactory_core.tdl import Repository, Template, parse_template
 from imagefactory_core.testing import make_build_context
-from imagefactory_debian import boot, imagefactory_os_targets, releases
+from imagefactory_debian import (
+    boot,
+    imagefactory_create_base_image,
+    imagefactory_os_targets,
+    releases,
+)
 from imagefactory_debian.customise import _source_line
 from imagefactory_debian.debcache import DebCache, deb_file_name
 from imagefactory_debian.disk import GiB, Layout, MiB
@@ -67,12 +72,13 @@ def test_mirror_comes_from_the_tdl_unless_config_or_parameters_override_it():
                          {"mirror": "http://b.example/debian"}).mirror == "http://c.example/debian"
 
 
-def test_an_iso_install_needs_a_mirror_from_elsewhere():
+def test_an_iso_install_needs_a_mirror_from_elsewhere(tmp_path: Path):
     iso = parse_template(tdl("t").replace(
         "<install type='url'><url>http://deb.debian.org/debian</url></install>",
         "<install type='iso'><iso>http://cdimage.example/debian-12.iso</iso></install>"))
     with pytest.raises(BuildError, match="ISO installs are not supported"):
-        Settings.read(iso, {}, {})
+        imagefactory_create_base_image(ctx=make_build_context(tmp_path), template=iso,
+                                       parameters={})
     assert Settings.read(iso, {}, {"mirror": "http://m.example/debian"}).mirror == \
         "http://m.example/debian"
 
@@ -113,16 +119,18 @@ def test_jeos_key_changes_with_what_changes_the_tree_only():
     parsed = template()
     arch = releases.ARCHITECTURES["x86_64"]
     bookworm = releases.release("12")
-    base = JeosRecipe.of(bookworm, arch, Settings.read(parsed, {}, {}))
-    same = JeosRecipe.of(bookworm, arch, Settings.read(parsed, {"apt_proxy": "http://p:3128",
-                                                                "kernel_cmdline": "quiet"}, {}))
+    def recipe(release: releases.Release, settings: Settings) -> JeosRecipe:
+        assert settings.mirror
+        return JeosRecipe.of(release, arch, settings.mirror, settings)
+
+    base = recipe(bookworm, Settings.read(parsed, {}, {}))
+    same = recipe(bookworm, Settings.read(parsed, {"apt_proxy": "http://p:3128",
+                                                   "kernel_cmdline": "quiet"}, {}))
     assert base.key == same.key and base.key.startswith("bookworm-amd64-")
     for change in ({"mirror": "http://m.example/debian"}, {"with_docs": False},
                    {"components": "main contrib"}, {"initramfs_modules": "most"}):
-        other = JeosRecipe.of(bookworm, arch, Settings.read(parsed, change, {}))
-        assert other.key != base.key, change
-    assert JeosRecipe.of(releases.release("13"), arch, Settings.read(parsed, {}, {})).key != \
-        base.key
+        assert recipe(bookworm, Settings.read(parsed, change, {})).key != base.key, change
+    assert recipe(releases.release("13"), Settings.read(parsed, {}, {})).key != base.key
     assert base.sources() == [
         "deb http://deb.debian.org/debian bookworm main",
         "deb http://deb.debian.org/debian bookworm-updates main",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from imagefactory_core.context import BuildContext
+from imagefactory_core.errors import BuildError
 from imagefactory_core.model import BuildResult
 from imagefactory_core.tdl import Template
 
@@ -45,9 +46,13 @@ def create_base_image(ctx: BuildContext, template: Template,
     if template.os.rootpw:
         ctx.add_secret(template.os.rootpw)
     settings = Settings.read(template, parameters, ctx.config)
+    if settings.mirror is None:
+        raise BuildError("the debian plugin installs from a package mirror: use <install "
+                         "type='url'><url>http://deb.debian.org/debian</url></install> (or "
+                         "the mirror parameter); ISO installs are not supported")
     release = releases.release(template.os.version)
     arch = releases.architecture(template.os.arch)
-    recipe = JeosRecipe.of(release, arch, settings)
+    recipe = JeosRecipe.of(release, arch, settings.mirror, settings)
     layout = Layout.for_size(template.disk_size)
     debs = DebCache(ctx.cache_dir("debian-debs"), release.codename, arch.dpkg)
     jeos = JeosCache(ctx.cache_dir("debian-jeos"), settings.jeos_cache_entries)

@@ -28,9 +28,10 @@ class JeosRecipe:
     initramfs_modules: tuple[str, ...] | None
 
     @classmethod
-    def of(cls, release: Release, arch: Architecture, settings: Settings) -> JeosRecipe:
-        return cls(release, arch, settings.mirror, settings.security_mirror,
-                   settings.components, settings.with_docs, settings.initramfs_modules)
+    def of(cls, release: Release, arch: Architecture, mirror: str,
+           settings: Settings) -> JeosRecipe:
+        return cls(release, arch, mirror, settings.security_mirror, settings.components,
+                   settings.with_docs, settings.initramfs_modules)
 
     @property
     def packages(self) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 Each key is read from the request's parameters first, then from the plugin's configuration
 (``plugins.debian`` in imagefactory.conf), then the default. `mirror` falls back to the TDL's
-``<install type='url'><url>`` before the default, because that URL is the template's own say.
+``<install type='url'><url>``: that URL is the template's own say.
 Operational keys (cache sizes, time limits) are read from the configuration only: a request
 must not be able to change how the service treats its disk or other people's builds.
 """
@@ -15,8 +15,6 @@ from typing import Any
 
 from imagefactory_core.errors import BuildError
 from imagefactory_core.tdl import Template
-
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 # Storage drivers for the virtual and cloud hardware the images are meant for. With this list
 # the initramfs takes about 2 s to build and 8 MB; Debian's own "most" takes 17 s and 30 MB here.
@@ -79,7 +77,7 @@ def _security_mirror(mirror: str) -> str | None:
 
 @dataclass(frozen=True)
 class Settings:
-    mirror: str
+    mirror: str | None  # None: an ISO install, and no mirror configured
     security_mirror: str | None  # None: no security suite
     components: tuple[str, ...]
     apt_proxy: str | None  # used while building only, never written into the image
@@ -95,19 +93,13 @@ class Settings:
     def read(cls, template: Template, parameters: Mapping[str, Any],
              config: Mapping[str, Any]) -> Settings:
         request = (parameters, config)
-        if template.os.install_type == "url":
-            tdl_mirror = template.os.install_url
-        elif _lookup("mirror", request) is None:
-            raise BuildError("the debian plugin installs from a package mirror: use <install "
-                             "type='url'><url>http://deb.debian.org/debian</url></install> "
-                             "(or set the mirror parameter); ISO installs are not supported")
-        else:
-            tdl_mirror = None
-        mirror = _url("mirror", _lookup("mirror", (*request, {"mirror": tdl_mirror}),
-                                        DEFAULT_MIRROR))
+        tdl_mirror = template.os.install_url if template.os.install_type == "url" else None
+        mirror = _lookup("mirror", (*request, {"mirror": tdl_mirror}))
+        if mirror is not None:
+            mirror = _url("mirror", mirror)
         security = _lookup("security_mirror", request)
         if security is None:
-            security_mirror = _security_mirror(mirror)
+            security_mirror = mirror and _security_mirror(mirror)
         elif str(security).strip().lower() in ("none", "no", "false"):
             security_mirror = None
         else:
