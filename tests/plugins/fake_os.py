@@ -52,6 +52,7 @@ def imagefactory_apply_target_content(ctx: BuildContext, template: Template,
     with open(disk, "r+b") as handle:
         handle.seek(1024 * 1024)
         handle.write((" ".join(content.packages) + "\n").encode())
+        handle.write(f"os-config: {ctx.config.get('marker')}\n".encode())
     packages = [(f"{p}-1.0-1.x86_64", None) for p in
                 [*(p.name for p in template.packages), *content.packages]]
     return BuildResult(icicle=build_icicle(packages, template.description))

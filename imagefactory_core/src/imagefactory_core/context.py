@@ -166,8 +166,13 @@ class BuildContext:
                 pass
         deadline = None if timeout is None else time.monotonic() + timeout
         reason = None
-        while proc.poll() is None:
-            if self.cancel_event.wait(0.1):
+        while True:
+            try:  # waiting on the process itself: a quick command returns at once
+                proc.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if self.cancel_event.is_set():
                 reason = "cancelled"
             elif deadline is not None and time.monotonic() > deadline:
                 reason = f"timed out after {timeout:.0f} s"

@@ -52,7 +52,7 @@ class BuildEngine:
         self.store = store
         self.plugins = plugins
         self.config = config
-        self.work = Work(store, plugins)
+        self.work = Work(store, plugins, config.plugin_config)
         self.notifier = notifier or CallbackNotifier(config.callback_timeout,
                                                      config.callback_retries)
         self._local = ThreadPoolExecutor(config.max_concurrent_local_sessions, "build")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,11 @@ class JobSecrets:
 
 
 class Work:
-    def __init__(self, store: ImageStore, plugins: PluginHost):
+    def __init__(self, store: ImageStore, plugins: PluginHost,
+                 plugin_config: Callable[[str], Mapping[str, Any]]):
         self.store = store
         self.plugins = plugins
+        self.plugin_config = plugin_config
 
     def template(self, secrets: JobSecrets) -> Template:
         if not secrets.template:
@@ -73,8 +76,10 @@ class Work:
             ctx.run(["cp", "--sparse=always", base.body_path, source])
             ctx.check_cancelled()
             ctx.progress(5, f"Adding {target} content with plugin {os_plugin.id}")
-            applied = self.plugins.apply_target_content(os_plugin, ctx.scaled(5, 60), template,
-                                                        content, source)
+            os_ctx = ctx.scaled(5, 60)
+            os_ctx.config = self.plugin_config(os_plugin.id)  # the OS plugin's own settings
+            applied = self.plugins.apply_target_content(os_plugin, os_ctx, template, content,
+                                                        source)
             icicle = applied.icicle or icicle
         ctx.progress(60, f"Creating {target} image with plugin {cloud.id}")
         result = self.plugins.create_target_image(cloud, ctx.scaled(60, 100), template, base,
