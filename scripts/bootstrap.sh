@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
 
-packages=(python3-venv python3-dev gcc git ca-certificates)
+packages=(python3-venv python3-dev gcc git ca-certificates procps util-linux coreutils)
 for list in plugins/*/apt-packages.txt; do
     [ -f "$list" ] && mapfile -t -O "${#packages[@]}" packages < <(grep -v '^\s*#' "$list" | grep .)
 done
