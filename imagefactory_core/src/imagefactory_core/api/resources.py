@@ -189,8 +189,8 @@ class BuildLog:
         offset = 0
         store = self.item.service.store
         while True:
-            settled = not (store.get(image_id).status.active
-                           or store.get(image_id).status is Status.DELETING)
+            status = store.get(image_id).status
+            settled = not (status.active or status is Status.DELETING)
             if path.exists():
                 with open(path, "rb") as handle:
                     handle.seek(offset)
