@@ -80,18 +80,28 @@ class ImageService:
         )
         return record, secrets
 
-    def create_base(self, template_text: str | None, parameters: dict[str, Any]) -> ImageRecord:
-        self._template(template_text)
-        self._callbacks(parameters)
-        record, secrets = self._create(ImageKind.BASE, template_text, parameters)
+    def _submit(self, kind: ImageKind, template_text: str | None, parameters: dict[str, Any],
+                **links: str | None) -> ImageRecord:
+        record, secrets = self._create(kind, template_text, parameters, **links)
         self.engine.submit(record, secrets)
         return record
+
+    def create_base(self, template_text: str | None, parameters: dict[str, Any]) -> ImageRecord:
+        self._template(template_text)
+        return self._submit(ImageKind.BASE, template_text, parameters)
 
     def create_target(self, target: str | None, parameters: dict[str, Any], *,
                       base_image_id: str | None = None, template_text: str | None = None,
                       ) -> ImageRecord:
+        return self._target(target, parameters, base_image_id, template_text)[0]
+
+    def _target(self, target: str | None, parameters: dict[str, Any],
+                base_image_id: str | None, template_text: str | None,
+                ) -> tuple[ImageRecord, str | None]:
+        """Create a target image (and its base first when given a template); return it with
+        the template it is built from."""
         _, canonical = self.plugins.resolve_cloud(target)
-        self._callbacks(parameters)
+        self._callbacks(parameters)  # before the cascade creates any record
         if base_image_id and template_text:
             raise InvalidRequest("give either a base image id or a template, not both")
         if base_image_id:
@@ -99,11 +109,10 @@ class ImageService:
             template_text = self.store.secrets(base_image_id).get("template")
         else:
             self._template(template_text)
-            base_image_id = self.create_base(template_text, parameters).id
-        record, secrets = self._create(ImageKind.TARGET, template_text, parameters,
-                                       base_image_id=base_image_id, target=canonical)
-        self.engine.submit(record, secrets)
-        return record
+            base_image_id = self._submit(ImageKind.BASE, template_text, parameters).id
+        record = self._submit(ImageKind.TARGET, template_text, parameters,
+                              base_image_id=base_image_id, target=canonical)
+        return record, template_text
 
     def create_provider(self, target: str | None, provider: str | dict[str, Any] | None,
                         credentials: dict[str, Any] | None, parameters: dict[str, Any], *,
@@ -116,22 +125,20 @@ class ImageService:
                                  "needs the cloud provider and its credentials")
         if target_image_id:
             target_image = self._usable_parent(target_image_id, ImageKind.TARGET)
+            self.plugins.resolve_cloud(target_image.target)  # its cloud plugin is still here
             if target and self.plugins.resolve_cloud(target)[1] != target_image.target:
                 raise InvalidRequest(f"target image {target_image_id} was built for "
                                      f"{target_image.target!r}, not {target!r}")
-            target = target_image.target
             template_text = self.store.secrets(target_image_id).get("template")
         else:
             if not target:
                 raise InvalidRequest("missing parameter 'target' (a cloud target such as 'ec2')")
-            target_image_id = self.create_target(target, parameters, base_image_id=base_image_id,
-                                                 template_text=template_text).id
-            template_text = self.store.secrets(target_image_id).get("template")
-        _, canonical = self.plugins.resolve_cloud(target)
+            target_image, template_text = self._target(target, parameters, base_image_id,
+                                                       template_text)
         provider_text = json.dumps(provider) if isinstance(provider, dict) else provider
         record, secrets = self._create(ImageKind.PROVIDER, template_text, parameters,
-                                       target_image_id=target_image_id, target=canonical,
-                                       provider=provider_text)
+                                       target_image_id=target_image.id,
+                                       target=target_image.target, provider=provider_text)
         secrets.provider = provider
         secrets.credentials = credentials
         self.engine.submit(record, secrets)
