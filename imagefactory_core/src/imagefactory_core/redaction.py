@@ -1,7 +1,9 @@
 """Keep secrets out of responses, logs and the database.
 
 `rootpw` in templates is handled by `tdl.redact_template`; this module covers the request
-parameters: user-info in callback URLs, and any parameter whose name says it is secret.
+parameters: user-info in callback URLs, and any parameter whose name says it is secret. It also
+defines `REDACTED`, the one mask every redaction writes in place of a secret; it imports nothing
+of the package, so any module can take the mask from here without an import cycle.
 """
 
 from __future__ import annotations
@@ -10,8 +12,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .context import REDACTED
-
+REDACTED = "*****"
 _SECRET_NAME = re.compile(r"(passw(or)?d|secret|token|credential|private_?key|rootpw)", re.I)
 
 
