@@ -1,4 +1,5 @@
-"""TDL parsing, validation, TDL's own rules, redaction and ICICLE (imagefactory_core.tdl)."""
+"""TDL parsing, validation, TDL's own rules, redaction and ICICLE (imagefactory_core.tdl); the
+encodings the shared safe XML parser reads are in test_tdl_safexml.py."""
 
 from __future__ import annotations
 
@@ -681,7 +682,7 @@ def test_empty_text_is_not_a_template() -> None:
     assert str(error(" \n")) == "template is empty: expected TDL XML text"
 
 
-def test_bytes_must_be_utf8() -> None:
+def test_bytes_without_a_bom_or_declaration_must_be_utf8() -> None:
     assert "not UTF-8 text" in str(error(tdl("<description>café</description>").encode("latin-1")))
 
 

@@ -4,8 +4,10 @@ Range download of image bodies."""
 
 from __future__ import annotations
 
+import codecs
 import time
 from typing import Any
+from xml.sax.saxutils import escape
 
 import falcon.testing
 import pytest
@@ -245,6 +247,96 @@ def test_entity_bomb_is_refused_fast_even_at_size(client):
     assert_error(result, 400)
     assert time.monotonic() - started < 1.0
     assert "lollollol" not in result.text
+    assert_no_records(client)
+
+
+# -- XML bodies in any encoding: decoded as XML says, a DOCTYPE refused in every one -------------
+# (case, byte order mark, codec, name in the XML declaration)
+ENCODINGS = [
+    ("UTF-8 with BOM", codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    ("UTF-16LE with BOM", codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    ("UTF-16BE with BOM", codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+    ("UTF-16LE without BOM", b"", "utf-16-le", "UTF-16"),
+    ("UTF-16BE without BOM", b"", "utf-16-be", "UTF-16"),
+    ("UTF-32LE with BOM", codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    ("UTF-32BE with BOM", codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    ("UTF-32LE without BOM", b"", "utf-32-le", "UTF-32"),
+    ("UTF-32BE without BOM", b"", "utf-32-be", "UTF-32"),
+]
+HOSTILE = [
+    ("entity bomb", LAUGHS + "<base_image><template>&lol9;</template></base_image>"),
+    ("external entity", XXE + "<base_image><template>&xxe;</template></base_image>"),
+]
+
+
+def encoded(text: str, bom: bytes, codec: str, declared: str) -> bytes:
+    """`text` as bytes in `codec` after `bom`, its XML declaration naming `declared`."""
+    declaration = f'<?xml version="1.0" encoding="{declared}"?>'
+    return bom + text.replace('<?xml version="1.0"?>', declaration).encode(codec)
+
+
+@pytest.mark.parametrize(("bom", "codec", "declared"),
+                         [pytest.param(*e[1:], id=e[0]) for e in ENCODINGS])
+@pytest.mark.parametrize("body", [pytest.param(h[1], id=h[0]) for h in HOSTILE])
+def test_doctype_is_refused_in_any_encoding(client, body, bom, codec, declared):
+    started = time.monotonic()
+    result = post_raw(client, "base_images", encoded(body, bom, codec, declared),
+                      "application/xml")
+    assert_error(result, 400, "request body", "doctype")
+    assert time.monotonic() - started < 2.0
+    assert "lollollol" not in result.text and "root:" not in result.text
+    assert_no_records(client)
+
+
+def test_doctype_hidden_in_utf7_escapes_is_refused(client):
+    """A declared encoding is decoded before the DOCTYPE check: "+ADw-" is "<" in UTF-7."""
+    declaration = '<?xml version="1.0" encoding="UTF-7"?>'
+    rest = (LAUGHS.removeprefix('<?xml version="1.0"?>')
+            + "<base_image><template>&lol9;</template></base_image>")
+    body = declaration + rest.replace("<", "+ADw-")
+    assert "<!" not in body
+    result = post_raw(client, "base_images", body.encode("ascii"), "application/xml")
+    assert_error(result, 400, "request body", "doctype")
+    assert_no_records(client)
+
+
+def test_entity_bomb_in_credentials_of_a_utf16_body_is_refused(client):
+    credentials = escape(LAUGHS + "<provider_credentials>&lol9;</provider_credentials>")
+    body = (f"<provider_image><target>fakecloud</target><provider>p1</provider>"
+            f"{fake_tdl()}<credentials>{credentials}</credentials></provider_image>")
+    result = post_raw(client, "provider_images",
+                      codecs.BOM_UTF16_LE + body.encode("utf-16-le"), "application/xml")
+    assert_error(result, 400, "credentials", "doctype")
+    assert "lollollol" not in result.text
+    assert_no_records(client)
+
+
+@pytest.mark.parametrize(("bom", "codec", "declared"),
+                         [pytest.param(*e[1:], id=e[0]) for e in ENCODINGS]
+                         + [pytest.param(b"", "iso-8859-1", "ISO-8859-1", id="ISO-8859-1")])
+def test_xml_body_in_a_declared_encoding_is_read(client, bom, codec, declared):
+    template = tdl_with("<description>Fake 17</description>", "<description>Fäke 17</description>")
+    body = f'<?xml version="1.0"?>\n<base_image>{template}</base_image>'
+    result = post_raw(client, "base_images", encoded(body, bom, codec, declared),
+                      "application/xml")
+    assert result.status_code == 202, result.text
+    assert "<description>Fäke 17</description>" in result.json["base_image"]["template"]
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    pytest.param(b'<?xml version="1.0" encoding="x-no-such"?><base_image/>',
+                 ("request body", "unknown encoding", "x-no-such"), id="unknown encoding"),
+    pytest.param(b'<?xml version="1.0" encoding="base64"?><base_image/>',
+                 ("request body", "unknown encoding", "base64"), id="not a text encoding"),
+    pytest.param(b'<?xml version="1.0" encoding="UTF-16"?><base_image/>',
+                 ("request body", "UTF-16", "not written in it"), id="declared, not used"),
+    pytest.param(b'<?xml version="1.0"?><base_image>F\xe4ke</base_image>',
+                 ("request body", "not UTF-8 text"), id="Latin-1 undeclared"),
+    pytest.param(codecs.BOM_UTF16_LE + "<base_image/>".encode("utf-16-le")[:-1],
+                 ("request body", "not UTF-16LE text"), id="truncated UTF-16"),
+])
+def test_xml_body_that_cannot_be_decoded_is_a_clear_400(client, body, words):
+    assert_error(post_raw(client, "base_images", body, "application/xml"), 400, *words)
     assert_no_records(client)
 
 
