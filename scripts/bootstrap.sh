@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 packages=(python3-venv python3-dev gcc git ca-certificates procps util-linux coreutils)
+# The build sandbox (imagefactory_core.sandbox): newuidmap/newgidmap map its user namespace onto
+# root's subordinate ids; libseccomp is loaded by pyseccomp. busybox-static makes the tiny trees
+# of the sandbox tests, iproute2 their network namespaces, libc6-dev their static C helper.
+packages+=(uidmap libseccomp2 busybox-static iproute2 libc6-dev)
 for list in plugins/*/apt-packages.txt; do
     [ -f "$list" ] && mapfile -t -O "${#packages[@]}" packages < <(grep -v '^\s*#' "$list" | grep .)
 done
@@ -19,6 +23,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Sandboxed processes run as root's subordinate ids: an escape from a sandbox is an unprivileged
+# user on the host. Root gets 65536 ids above every range already given (useradd's start is
+# 100000), the same range in both files, unless the operator gave root a range already.
+if ! grep -q '^root:' /etc/subuid 2>/dev/null || ! grep -q '^root:' /etc/subgid 2>/dev/null; then
+    start=$(cat /etc/subuid /etc/subgid 2>/dev/null |
+            awk -F: 'BEGIN { top = 100000 } $3 > 0 && $2 + $3 > top { top = $2 + $3 } END { print top }')
+    for file in /etc/subuid /etc/subgid; do
+        if ! grep -q '^root:' "$file" 2>/dev/null; then
+            echo "bootstrap: giving root the subordinate ids $start-$((start + 65535)) in $file"
+            echo "root:$start:65536" >>"$file"
+        fi
+    done
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
