@@ -4,7 +4,7 @@ Root inside a user namespace holds every capability, but only over that namespac
 the sandbox drops all but those below from the bounding, effective, permitted, inheritable and
 ambient sets, so that an executed program (root's permitted set after ``execve`` is the
 bounding set) never regains them: no ``SYS_ADMIN`` (mounts, namespaces), ``DAC_READ_SEARCH``
-(``open_by_handle_at``), ``NET_RAW``, ``NET_ADMIN``, ``IPC_OWNER``, ``SYS_PTRACE``, ``MKNOD``,
+(``open_by_handle_at``), ``NET_RAW``, ``NET_ADMIN``, ``IPC_OWNER``, ``SYS_PTRACE`` or ``MKNOD``;
 ``SYS_CHROOT`` stays because maintainer scripts use ``chroot`` within the tree.
 """
 
