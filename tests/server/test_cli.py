@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -92,3 +94,23 @@ def test_unknown_image_is_a_clear_error(server):
     assert result.returncode != 0
     assert "no image no-such-image" in result.stderr
 
+
+
+def test_a_kept_alive_connection_outlives_a_client_poll_interval(server: ServerProcess):
+    """The CLI polls every 2 s on one connection; the server must not close it in between
+    (gunicorn's default 2 s keep-alive did, and a poll now and then got ECONNRESET)."""
+    port = int(server.url.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        reader = conn.makefile("rb")
+        for attempt in range(2):
+            conn.sendall(b"GET /imagefactory HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Accept: application/json\r\n\r\n")
+            status = reader.readline()
+            assert status.startswith(b"HTTP/1.1 200"), (attempt, status)
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            assert b"imagefactory" in reader.read(length)
+            if attempt == 0:
+                time.sleep(2.5)

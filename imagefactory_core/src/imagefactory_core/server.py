@@ -39,6 +39,9 @@ def tls_files(config: Config) -> tuple[Path, Path] | None:
     return ensure_certificate(tls_dir / "cert.pem", tls_dir / "key.pem")
 
 
+KEEPALIVE_SECONDS = 75
+
+
 class Server(BaseApplication):  # type: ignore[misc]
     def __init__(self, config: Config):
         self.config_values = config
@@ -54,6 +57,11 @@ class Server(BaseApplication):  # type: ignore[misc]
             "threads": config.server_threads,
             "timeout": 120,
             "graceful_timeout": 60,
+            # Idle kept-alive connections stay open longer than clients wait between polls
+            # (the CLI polls every 2 s) and than load balancers' idle timeouts (60 s): with
+            # gunicorn's 2 s default, a poll raced the server closing its connection
+            # (ECONNRESET).
+            "keepalive": KEEPALIVE_SECONDS,
             "accesslog": "-",
             "errorlog": "-",
             "loglevel": "debug" if config.debug else "info",
