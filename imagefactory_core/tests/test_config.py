@@ -111,14 +111,15 @@ def test_environment_values_are_typed():
         "IMAGEFACTORY_MAX_REQUEST_BYTES": "1024", "IMAGEFACTORY_CALLBACK_TIMEOUT": "0.5",
         "IMAGEFACTORY_CLIENTS": '{"k": "s"}', "IMAGEFACTORY_PLUGIN_MODULES": "a.b,c",
         "IMAGEFACTORY_PLUGINS": '{"debian": {"mirror": "http://127.0.0.1:9/"}}',
+        "IMAGEFACTORY_OPERATOR_PARAMETERS": '{"ci": ["mirror", "apt_proxy"]}',
     })
     assert config.no_ssl is True and config.protect_reads is True
     assert config.max_request_bytes == 1024
     assert config.callback_timeout == 0.5
     assert config.clients == {"k": "s"}
     assert config.plugin_modules == ["a.b", "c"]
-    assert config.plugin_config("debian") == {"mirror": "http://127.0.0.1:9/"}
-    assert config.plugin_config("other") == {}
+    assert config.plugins == {"debian": {"mirror": "http://127.0.0.1:9/"}}
+    assert config.operator_parameters == {"ci": ["mirror", "apt_proxy"]}
 
 
 BAD_VALUES = [
@@ -137,6 +138,8 @@ BAD_VALUES = [
     ({"disabled_plugins": {"a": 1}}, "disabled_plugins"),
     ({"plugins": []}, "plugins"),
     ({"plugins": {"debian": "fast"}}, "plugins"),
+    ({"operator_parameters": {"ci": "mirror"}}, "operator_parameters"),
+    ({"operator_parameters": ["mirror"]}, "operator_parameters"),
     ({"max_concurrent_local_sessions": 0}, "max_concurrent_local_sessions"),
     ({"max_concurrent_uploads": -2}, "max_concurrent_uploads"),
     ({"callback_timeout": "soon"}, "callback_timeout"),

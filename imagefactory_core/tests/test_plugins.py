@@ -32,8 +32,14 @@ from imagefactory_core.testing import make_config
 from imagefactory_core import hookimpl
 
 GOOD = """
-    from imagefactory_core import hookimpl
-    from imagefactory_core.model import BuildResult, OSTarget
+    from imagefactory_core.plugin import BuildResult, OSTarget, Parameter, hookimpl
+
+    IMAGEFACTORY_PLUGIN_API = "1.0"
+
+    @hookimpl
+    def imagefactory_parameters():
+        return [Parameter("speed", "integer", 3, "how fast", minimum=1, maximum=9),
+                Parameter("proxy", "url", help="where to go through", operator_only=True)]
 
     @hookimpl
     def imagefactory_os_targets():
@@ -42,15 +48,17 @@ GOOD = """
     @hookimpl
     def imagefactory_create_base_image(ctx, template, parameters):
         ctx.progress(50, "Discovered plugin at work")
-        ctx.body_path.write_bytes(b"DISCOVERED " + template.name.encode())
+        ctx.body_path.write_bytes(b"DISCOVERED " + template.name.encode()
+                                  + b" speed=%d" % parameters["speed"])
         return BuildResult(properties={"disk_format": "raw"})
 """
 BROKEN_IMPORT = """
     import imagefactory_no_such_sdk_xyz  # the SDK this plugin needs is not installed
 """
 MISSPELT = """
-    from imagefactory_core import hookimpl
-    from imagefactory_core.model import OSTarget
+    from imagefactory_core.plugin import OSTarget, hookimpl
+
+    IMAGEFACTORY_PLUGIN_API = "1.0"
 
     @hookimpl
     def imagefactory_os_targets():
@@ -64,19 +72,45 @@ BLOCKED = """
     raise RuntimeError("a disabled plugin must never be imported")
 """
 RAISING = """
-    from imagefactory_core import hookimpl
+    from imagefactory_core.plugin import hookimpl
+
+    IMAGEFACTORY_PLUGIN_API = "1.0"
 
     @hookimpl
     def imagefactory_cloud_targets():
         raise RuntimeError("cloud SDK not configured")
 """
 CLASH = """
-    from imagefactory_core import hookimpl
-    from imagefactory_core.model import CloudTarget
+    from imagefactory_core.plugin import CloudTarget, hookimpl
+
+    IMAGEFACTORY_PLUGIN_API = "1.0"
 
     @hookimpl
     def imagefactory_cloud_targets():
         return [CloudTarget("clashcloud", aliases=("{alias}",))]
+"""
+
+NEEDS_API = """
+    from imagefactory_core.plugin import OSTarget, hookimpl
+
+    {declaration}
+
+    @hookimpl
+    def imagefactory_os_targets():
+        raise AssertionError("an incompatible plugin's hooks are never called")
+"""
+BAD_PARAMETERS = """
+    from imagefactory_core.plugin import OSTarget, Parameter, hookimpl
+
+    IMAGEFACTORY_PLUGIN_API = "1.0"
+
+    @hookimpl
+    def imagefactory_os_targets():
+        return [OSTarget("BadParamOS", r"\\d+", ("x86_64",))]
+
+    @hookimpl
+    def imagefactory_parameters():
+        return [Parameter("{first}"), Parameter("{second}")]
 """
 
 TEMPLATE = """<template>
@@ -119,7 +153,8 @@ def distributions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[D
     suffix = uuid.uuid4().hex[:8]
     modules = {plugin: f"ifx_{plugin}_{suffix}" for plugin in
                ("discovered", "broken_import", "misspelt", "blocked", "raising", "clash_a",
-                "clash_b")}
+                "clash_b", "api_2", "api_1_1", "no_api", "api_junk",
+                "twice", "reserved")}
     root = tmp_path / "site"
     root.mkdir()
     write_distribution(root, "imagefactory-testplugins", "3.2.1", [
@@ -135,6 +170,14 @@ def distributions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[D
         "raising": (modules["raising"], RAISING),
         "clash_a": (modules["clash_a"], CLASH.format(alias="clash-a")),
     })
+    write_distribution(root, "imagefactory-apiplugins", "1.0", [], {
+        name: (modules[name], NEEDS_API.format(declaration=declaration)) for name, declaration
+        in (("api_2", 'IMAGEFACTORY_PLUGIN_API = "2.0"'),
+            ("api_1_1", 'IMAGEFACTORY_PLUGIN_API = "1.1"'),
+            ("no_api", ""), ("api_junk", 'IMAGEFACTORY_PLUGIN_API = "latest"'))
+    } | {"twice": (modules["twice"], BAD_PARAMETERS.format(first="a", second="a")),
+         "reserved": (modules["reserved"], BAD_PARAMETERS.format(first="a",
+                                                                  second="callbacks"))})
     write_distribution(root, "imagefactory-legacyplugin", "0.9", [
         "Summary: An older plugin with old-style metadata",
         "Author: Old Timer",
@@ -243,7 +286,9 @@ def test_the_service_stays_up_and_builds_with_broken_plugins_around(distribution
         assert {k: v["status"] for k, v in listed.items() if k in distributions.modules} == {
             "discovered": "loaded", "broken_import": "broken", "misspelt": "broken",
             "blocked": "disabled", "raising": "broken", "clash_a": "loaded",
-            "clash_b": "loaded"}
+            "clash_b": "loaded", "api_2": "incompatible", "api_1_1": "incompatible",
+            "no_api": "incompatible", "api_junk": "incompatible", "twice": "broken",
+            "reserved": "broken"}
         assert "imagefactory_no_such_sdk_xyz" in listed["broken_import"]["error"]
         one = client.simulate_get("/imagefactory/plugins/misspelt")
         assert one.status_code == 200 and one.json["status"] == "broken"
@@ -259,7 +304,7 @@ def test_the_service_stays_up_and_builds_with_broken_plugins_around(distribution
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert client.simulate_get(href).json["base_image"]["status"] == "COMPLETE"
-        assert client.simulate_get(f"{href}/raw_image").content == b"DISCOVERED works"
+        assert client.simulate_get(f"{href}/raw_image").content == b"DISCOVERED works speed=3"
 
         refused = client.simulate_post("/imagefactory/base_images", json={"base_image": {
             "template": TEMPLATE.format(name="no", os="MisspeltOS")}})
@@ -271,12 +316,16 @@ def test_the_service_stays_up_and_builds_with_broken_plugins_around(distribution
 
 # -- load_plugins without discovery: plugins given as objects ---------------------------------
 class GoodCloud:
+    IMAGEFACTORY_PLUGIN_API = "1.0"
+
     @hookimpl
     def imagefactory_cloud_targets(self) -> list[CloudTarget]:
         return [CloudTarget("mycloud", aliases=("my",))]
 
 
 class Misspelt:
+    IMAGEFACTORY_PLUGIN_API = "1.0"
+
     @hookimpl
     def imagefactory_os_targets(self) -> list[OSTarget]:
         return [OSTarget("Typo", r".*", ("x86_64",))]
@@ -288,6 +337,8 @@ class Misspelt:
 
 class NotOurHookName:
     """A hookimpl that matches no spec even without the imagefactory_ prefix."""
+
+    IMAGEFACTORY_PLUGIN_API = "1.0"
 
     @hookimpl
     def create_base_image(self, ctx: Any) -> None:
@@ -337,5 +388,89 @@ def test_plugin_module_that_fails_to_import_is_reported(tmp_path):
     try:
         listed = falcon.testing.TestClient(app).simulate_get("/imagefactory/plugins")
         assert listed.json["plugins"][0]["status"] == "broken"
+    finally:
+        app.services.engine.shutdown(timeout=10)
+
+
+# -- plugin API versions and declared parameters ------------------------------------------------
+@pytest.mark.parametrize(("plugin", "reason"), [
+    ("api_2", "the plugin needs plugin API 2.0; imagefactory-core "),
+    ("api_1_1", "the plugin needs plugin API 1.1; imagefactory-core "),
+    ("no_api", 'declares no plugin API version: add IMAGEFACTORY_PLUGIN_API = "1.0"'),
+    ("api_junk", "IMAGEFACTORY_PLUGIN_API = 'latest' is not a version such as \"1.0\""),
+])
+def test_a_plugin_for_another_api_is_listed_as_incompatible_and_not_loaded(
+        distributions, plugin, reason):
+    host = discover(distributions)
+    info = host.get(plugin)
+    meta = info.metadata()
+    assert meta["status"] == "incompatible"
+    assert reason in meta["error"]
+    assert "provides plugin API 1.0" in meta["error"] or plugin in ("no_api", "api_junk")
+    assert info not in host.loaded()
+    assert not host.pm.is_registered(info.plugin)  # its hooks are never called
+
+
+@pytest.mark.parametrize(("plugin", "error"), [
+    ("twice", "ValueError: parameters declared twice: a"),
+    ("reserved", "ValueError: parameters reserved by the core: callbacks"),
+])
+def test_bad_parameter_declarations_make_the_plugin_broken(distributions, plugin, error):
+    assert discover(distributions).get(plugin).error == error
+
+
+def test_a_plugin_shows_its_api_version_and_declared_parameters(distributions, tmp_path):
+    disabled = [*distributions.others, "broken_import", "misspelt", "raising", "clash_b"]
+    app = create_app(make_config(tmp_path, disabled_plugins=disabled))
+    try:
+        client = falcon.testing.TestClient(app)
+        one = client.simulate_get("/imagefactory/plugins/discovered").json
+        assert one["api_version"] == "1.0"
+        assert one["parameters"] == [
+            {"name": "speed", "type": "integer", "help": "how fast", "default": 3,
+             "choices": None, "minimum": 1, "maximum": 9, "pattern": None, "secret": False,
+             "operator_only": False},
+            {"name": "proxy", "type": "url", "help": "where to go through", "default": None,
+             "choices": None, "minimum": None, "maximum": None, "pattern": None,
+             "secret": False, "operator_only": True}]
+        listed = client.simulate_get("/imagefactory/plugins").json["plugins"]
+        assert all("parameters" not in p for p in listed)
+        schema = client.simulate_get("/imagefactory/openapi.json").json
+        declared = schema["components"]["schemas"]["ImageRequest"]["properties"]["parameters"]
+        assert declared["properties"]["speed"] == {
+            "type": "integer", "description": "how fast", "minimum": 1, "maximum": 9,
+            "default": 3, "x-plugins": ["discovered"], "x-operator-only": False}
+        assert declared["properties"]["proxy"]["x-operator-only"] is True
+        assert declared["properties"]["callbacks"]["x-plugins"] == ["core"]
+        assert declared["additionalProperties"] is False
+    finally:
+        app.services.engine.shutdown(timeout=10)
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"sped": 4}, "configuration plugins.discovered: unknown key 'sped'; the plugin's "
+                  "parameters are: proxy, speed"),
+    ({"speed": 10}, "parameter 'speed' (configuration plugins.discovered): cannot use 10: "
+                    "expected a whole number, from 1 to 9"),
+    ({"proxy": "ftp://127.0.0.1/"}, "expected an http:// or https:// URL"),
+])
+def test_a_bad_plugin_configuration_stops_the_service_with_a_message(distributions, tmp_path,
+                                                                      section, message):
+    config = make_config(tmp_path, disabled_plugins=distributions.others,
+                         plugins={"discovered": section})
+    with pytest.raises(InvalidRequest) as raised:
+        create_app(config)
+    assert message in str(raised.value)
+
+
+def test_configuration_of_a_plugin_that_is_not_loaded_is_only_warned_about(
+        distributions, tmp_path, caplog):
+    config = make_config(tmp_path, disabled_plugins=distributions.others,
+                         plugins={"broken_import": {"anything": 1}, "discovered": {"speed": 7}})
+    app = create_app(config)
+    try:
+        assert any("plugins.broken_import: no such plugin is loaded" in r.getMessage()
+                   for r in caplog.records)
+        assert app.services.plugins.config_of("discovered") == {"speed": 7}
     finally:
         app.services.engine.shutdown(timeout=10)

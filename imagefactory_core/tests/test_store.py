@@ -22,6 +22,7 @@ from imagefactory_core.store.schema import metadata
 ROOTPW = "Sealed-Rootpw-31f7"
 CALLBACK = "http://hook:Sealed-Cb-88d2@127.0.0.1:9/cb"
 TDL = f"<template><name>t</name><os><rootpw>{ROOTPW}</rootpw></os></template>"
+SEALED = json.dumps({"template": TDL, "callbacks": [CALLBACK]})
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def describe(engine: sa.Engine) -> dict[str, Any]:
 def create_record(store: ImageStore, **links: Any) -> str:
     record = store.create(ImageKind.BASE, redacted_template=TDL.replace(ROOTPW, "*****"),
                           parameters={"callbacks": ["http://*****@127.0.0.1:9/cb"]},
-                          secrets={"template": TDL, "callbacks": [CALLBACK]}, **links)
+                          sealed=SEALED, **links)
     return record.id
 
 
@@ -111,9 +112,9 @@ def test_get_of_an_unknown_id_or_wrong_kind_is_not_found(store):
 
 def test_list_filters_by_kind_links_and_hides_deleted(store):
     base = create_record(store)
-    kept = store.create(ImageKind.TARGET, redacted_template=None, parameters={}, secrets={},
+    kept = store.create(ImageKind.TARGET, redacted_template=None, parameters={}, sealed="{}",
                         base_image_id=base, target="x").id
-    gone = store.create(ImageKind.TARGET, redacted_template=None, parameters={}, secrets={},
+    gone = store.create(ImageKind.TARGET, redacted_template=None, parameters={}, sealed="{}",
                         base_image_id=base, target="x").id
     store.update(gone, status=Status.DELETED)
     assert [r.id for r in store.list(ImageKind.TARGET, base_image_id=base)] == [kept]
@@ -151,7 +152,7 @@ def test_remove_files_keeps_the_log(store):
 # -- secrets -------------------------------------------------------------------------------------
 def test_secrets_are_sealed_at_rest(store, tmp_path):
     image_id = create_record(store)
-    assert store.secrets(image_id) == {"template": TDL, "callbacks": [CALLBACK]}
+    assert store.sealed(image_id) == SEALED
     assert "*****" in store.get(image_id).template
     assert ROOTPW not in json.dumps(store.get(image_id).parameters)
     for path in tmp_path.iterdir():
@@ -161,16 +162,16 @@ def test_secrets_are_sealed_at_rest(store, tmp_path):
             assert b"Sealed-Cb-88d2" not in data, path
     key = tmp_path / "secret.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert store.secrets(create_record(store)) == store.secrets(image_id)
+    assert store.sealed(create_record(store)) == store.sealed(image_id)
 
 
 def test_secrets_need_the_same_key(store, tmp_path, migrated):
     image_id = create_record(store)
     same = ImageStore(migrated, tmp_path / "storage", Sealer(tmp_path / "secret.key"))
-    assert same.secrets(image_id)["template"] == TDL
+    assert same.sealed(image_id) == SEALED
     other = ImageStore(migrated, tmp_path / "storage", Sealer(tmp_path / "other.key"))
     with pytest.raises(BuildError) as raised:
-        other.secrets(image_id)
+        other.sealed(image_id)
     assert "secret.key" in str(raised.value)
 
 
@@ -180,12 +181,6 @@ def test_sealer_keeps_its_key_across_restarts(tmp_path):
     assert b"hello" not in token
     assert Sealer(tmp_path / "keys" / "secret.key").unseal(token) == "hello"
     assert os.listdir(tmp_path / "keys") == ["secret.key"]
-
-
-def test_record_without_secrets_has_none(store):
-    image_id = store.create(ImageKind.PROVIDER, redacted_template=None, parameters={},
-                            secrets={}, target_image_id="t", target="x", provider="p").id
-    assert store.secrets(image_id) == {}
 
 
 # -- OAuth nonces --------------------------------------------------------------------------------

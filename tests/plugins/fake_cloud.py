@@ -2,7 +2,7 @@
 
 `CLOUD` holds what was "uploaded", so tests can check pushes and deletes. Credentials must be
 ``{"fake_credentials": {"username": …, "password": "good"}}`` (XML or JSON); anything else is
-refused like a real cloud would.
+refused like a real cloud would. Written against `imagefactory_core.plugin` only.
 """
 
 from __future__ import annotations
@@ -10,22 +10,24 @@ from __future__ import annotations
 import hashlib
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
-from imagefactory_core.model import (
+from imagefactory_core.plugin import (
+    BuildContext,
+    BuildError,
     BuildResult,
     CloudTarget,
-    ImageRecord,
+    ImageView,
+    Parameter,
     PushResult,
     TargetContent,
+    Template,
+    hookimpl,
 )
-from imagefactory_core.tdl import Template
 
-from imagefactory_core import hookimpl
-
+IMAGEFACTORY_PLUGIN_API = "1.0"
 CLOUD: dict[str, dict[str, Any]] = {}
 
 
@@ -42,27 +44,39 @@ def imagefactory_cloud_targets() -> list[CloudTarget]:
 
 
 @hookimpl
+def imagefactory_parameters() -> list[Parameter]:
+    return [
+        Parameter("fake_push_seconds", "number", 0, "how long the fake push sleeps",
+                  minimum=0, maximum=600),
+        Parameter("fake_format", "string", "raw", "the target image's format",
+                  choices=("raw", "qcow2")),
+        Parameter("marker", "string", help="recorded in the target image's properties"),
+    ]
+
+
+@hookimpl
 def imagefactory_target_content(target: str, template: Template,
-                                parameters: dict[str, Any]) -> TargetContent:
+                                parameters: Mapping[str, Any]) -> TargetContent:
     return TargetContent(packages=("fake-cloud-agent",))
 
 
 @hookimpl
 def imagefactory_create_target_image(ctx: BuildContext, template: Template,
-                                     base_image: ImageRecord, source_disk: Path, target: str,
-                                     parameters: dict[str, Any]) -> BuildResult:
+                                     base_image: ImageView, source_disk: Path, target: str,
+                                     parameters: Mapping[str, Any]) -> BuildResult:
     ctx.progress(50, "Copying disk")
     shutil.copyfile(source_disk, ctx.body_path)
-    return BuildResult(properties={"disk_format": "raw"})
+    return BuildResult(properties={"disk_format": parameters["fake_format"],
+                                   "marker": parameters["marker"]})
 
 
 @hookimpl
 def imagefactory_push_image(ctx: BuildContext, template: Template | None,
-                            target_image: ImageRecord, target: str,
+                            target_image: ImageView, target: str,
                             provider: str | dict[str, Any], credentials: dict[str, Any],
-                            parameters: dict[str, Any]) -> PushResult:
+                            parameters: Mapping[str, Any]) -> PushResult:
     account = _login(credentials)
-    seconds = float(parameters.get("fake_push_seconds", 0))
+    seconds = parameters["fake_push_seconds"]
     if seconds:
         ctx.run(["sleep", str(seconds)])
     digest = hashlib.sha256(target_image.body_path.read_bytes()).hexdigest()
@@ -73,10 +87,10 @@ def imagefactory_push_image(ctx: BuildContext, template: Template | None,
 
 
 @hookimpl
-def imagefactory_delete_from_provider(ctx: BuildContext, provider_image: ImageRecord,
+def imagefactory_delete_from_provider(ctx: BuildContext, provider_image: ImageView,
                                       target: str, provider: str | dict[str, Any],
                                       credentials: dict[str, Any],
-                                      parameters: dict[str, Any]) -> None:
+                                      parameters: Mapping[str, Any]) -> None:
     _login(credentials)
     if CLOUD.pop(provider_image.identifier_on_provider or "", None) is None:
         raise BuildError(f"fakecloud has no image {provider_image.identifier_on_provider}")

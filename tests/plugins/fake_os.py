@@ -1,23 +1,32 @@
 """A test-only OS plugin ("FakeOS"): writes a small disk instead of installing an OS.
 
 It exercises the core's contract without real builds: progress, logs, commands run through
-`ctx.run` (so cancellation kills real processes), failures and ICICLE. Knobs come from the
-request parameters: ``fake_build_seconds`` (how long the build runs) and the template name
-``fail-me`` (the build fails).
+`ctx.run` (so cancellation kills real processes), failures and ICICLE. It is written against
+`imagefactory_core.plugin` only, as a third-party plugin would be. Knobs are its declared
+parameters: ``fake_build_seconds`` (how long the build runs), ``marker`` (written into the disk,
+to show which value reached the plugin), ``fake_token`` (a secret) and ``fake_mirror``
+(operator-only); the template name ``fail-me`` makes the build fail.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
-from imagefactory_core.model import BuildResult, OSTarget, TargetContent
-from imagefactory_core.tdl import Template, build_icicle
+from imagefactory_core.plugin import (
+    BuildContext,
+    BuildError,
+    BuildResult,
+    OSTarget,
+    Parameter,
+    TargetContent,
+    Template,
+    build_icicle,
+    hookimpl,
+)
 
-from imagefactory_core import hookimpl
-
+IMAGEFACTORY_PLUGIN_API = "1.0"
 DISK_BYTES = 4 * 1024 * 1024
 
 
@@ -27,9 +36,29 @@ def imagefactory_os_targets() -> list[OSTarget]:
 
 
 @hookimpl
+def imagefactory_parameters() -> list[Parameter]:
+    return [
+        Parameter("fake_build_seconds", "number", 0, "how long the fake build sleeps",
+                  minimum=0, maximum=600),
+        Parameter("marker", "string", help="written into the disk"),
+        Parameter("fake_token", "string", help="a secret the build uses", secret=True),
+        Parameter("fake_mirror", "url", help="where the fake OS would come from",
+                  operator_only=True),
+    ]
+
+
+def _stamp(parameters: Mapping[str, Any]) -> bytes:
+    """What the disk records of the parameters the plugin got."""
+    return (f"marker: {parameters['marker']}\nmirror: {parameters['fake_mirror']}\n"
+            f"token-length: {len(parameters['fake_token'] or '')}\n").encode()
+
+
+@hookimpl
 def imagefactory_create_base_image(ctx: BuildContext, template: Template,
-                                   parameters: dict[str, Any]) -> BuildResult:
-    seconds = float(parameters.get("fake_build_seconds", 0))
+                                   parameters: Mapping[str, Any]) -> BuildResult:
+    seconds = parameters["fake_build_seconds"]
+    if parameters["fake_token"]:
+        ctx.log(f"logging in with token {parameters['fake_token']}")
     ctx.progress(10, "Pretending to install")
     if seconds:
         ctx.run(["sleep", str(seconds)])
@@ -41,6 +70,7 @@ def imagefactory_create_base_image(ctx: BuildContext, template: Template,
         disk.write(f"FAKEOS {template.name} {template.os.version}\n".encode())
         if template.os.rootpw:
             disk.write(b"rootpw-set\n")
+        disk.write(_stamp(parameters))
     ctx.log(f"wrote {DISK_BYTES} bytes")
     packages = [(f"{p.name}-1.0-1.x86_64", None) for p in template.packages]
     return BuildResult(icicle=build_icicle(packages, template.description))
@@ -48,11 +78,12 @@ def imagefactory_create_base_image(ctx: BuildContext, template: Template,
 
 @hookimpl
 def imagefactory_apply_target_content(ctx: BuildContext, template: Template,
-                                      content: TargetContent, disk: Path) -> BuildResult:
+                                      content: TargetContent, disk: Path,
+                                      parameters: Mapping[str, Any]) -> BuildResult:
     with open(disk, "r+b") as handle:
         handle.seek(1024 * 1024)
         handle.write((" ".join(content.packages) + "\n").encode())
-        handle.write(f"os-config: {ctx.config.get('marker')}\n".encode())
+        handle.write(b"target content with " + _stamp(parameters))
     packages = [(f"{p}-1.0-1.x86_64", None) for p in
                 [*(p.name for p in template.packages), *content.packages]]
     return BuildResult(icicle=build_icicle(packages, template.description))

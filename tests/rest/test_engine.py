@@ -17,11 +17,12 @@ import falcon.testing
 import pytest
 from imagefactory_core.api.app import create_app
 from imagefactory_core.builds.engine import PUSH_INTERRUPTED, RESTARTED
+from imagefactory_core.builds.job import Plan
 from imagefactory_core.model import ImageKind, Status
 from imagefactory_core.plugins import load_plugins
 from imagefactory_core.store import ImageStore, Sealer, open_database
 from imagefactory_core.tdl import redact_template
-from imagefactory_core.testing import make_config, wait_for_status
+from imagefactory_core.testing import make_config, plugin_parameters, wait_for_status
 
 from tests.plugins import fake_cloud, fake_os
 from tests.plugins.fake_os import sleepers
@@ -349,7 +350,7 @@ def test_crash_leftovers_are_requeued_or_failed_on_start(apps, tmp_path):
 
     def record(kind: ImageKind, status: Status, **links: str) -> str:
         created = store.create(kind, redacted_template=redact_template(tdl), parameters={},
-                               secrets={"template": tdl, "callbacks": []}, **links)
+                               sealed=sealed_plan(tdl), **links)
         store.update(created.id, status=status, percent_complete=40, activity="Installing")
         return created.id
 
@@ -437,6 +438,14 @@ def test_a_repeated_delete_of_a_queued_provider_delete_still_deletes_it(apps):
     assert cloud_id not in fake_cloud.CLOUD
 
 
+def sealed_plan(tdl: str, **fake_os_parameters: Any) -> str:
+    """The plan the service would have sealed into a FakeOS/fakecloud record."""
+    return Plan(template=tdl, os_plugin="FakeOS", cloud_plugin="FakeCloud", target="fakecloud",
+                provider="p1",
+                parameters={"FakeOS": plugin_parameters(fake_os, fake_os_parameters),
+                            "FakeCloud": plugin_parameters(fake_cloud)}).to_json()
+
+
 def crashed_store(config: Any) -> ImageStore:
     return ImageStore(open_database(config.db_url), config.storage_dir,
                       Sealer(config.secret_key_file))
@@ -448,7 +457,7 @@ def test_a_requeued_build_starts_from_a_clean_work_directory(apps, tmp_path):
     tdl = fake_tdl("leftovers")
     created = store.create(ImageKind.BASE, redacted_template=redact_template(tdl),
                            parameters={"fake_build_seconds": 49.5},
-                           secrets={"template": tdl, "callbacks": []})
+                           sealed=sealed_plan(tdl, fake_build_seconds=49.5))
     store.update(created.id, status=Status.BUILDING)
     store.engine.dispose()
     leftover = config.work_dir / created.id / "half-installed-root"
@@ -469,7 +478,7 @@ def test_unreadable_secrets_fail_the_build_but_the_service_starts(apps, tmp_path
     store = crashed_store(config)
     tdl = fake_tdl("lost-key")
     created = store.create(ImageKind.BASE, redacted_template=redact_template(tdl),
-                           parameters={}, secrets={"template": tdl, "callbacks": []})
+                           parameters={}, sealed=sealed_plan(tdl))
     store.update(created.id, status=Status.BUILDING)
     store.engine.dispose()
     config.secret_key_file.unlink()  # an operator replaced the state directory's key

@@ -17,14 +17,21 @@ from urllib.parse import urlencode
 
 import falcon.testing
 import pytest
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
-from imagefactory_core.model import BuildResult, CloudTarget, ImageRecord, OSTarget, PushResult
+from imagefactory_core.plugin import (
+    BuildContext,
+    BuildError,
+    BuildResult,
+    CloudTarget,
+    ImageView,
+    OSTarget,
+    Parameter,
+    PushResult,
+    Template,
+    hookimpl,
+)
 from imagefactory_core.plugins import load_plugins
-from imagefactory_core.tdl import Template
 from imagefactory_core.testing import wait_for_status
 
-from imagefactory_core import hookimpl
 from tests.plugins import fake_cloud, fake_os
 
 from .conftest import fake_tdl
@@ -34,7 +41,8 @@ ROOTPW = "Rootpw-7c1e-secret"
 CRED_PASSWORD = "good"
 CRED_KEY = "Cred-Key-93ab-secret"
 CB_PASSWORD = "Cb-Pass-5d20-secret"
-SECRETS = (ROOTPW, CRED_KEY, CB_PASSWORD)
+PARAM_TOKEN = "Param-Token-41f7-secret"
+SECRETS = (ROOTPW, CRED_KEY, CB_PASSWORD, PARAM_TOKEN)
 
 CREDENTIALS_XML = f"""<provider_credentials>
   <fake_credentials>
@@ -54,6 +62,8 @@ def tdl(name: str = "secretive", os_name: str = "FakeOS") -> str:
 
 class LeakyOS:
     """Builds a disk, writing its root password everywhere it can."""
+
+    IMAGEFACTORY_PLUGIN_API = "1.0"
 
     @hookimpl
     def imagefactory_os_targets(self) -> list[OSTarget]:
@@ -81,12 +91,18 @@ class LeakyOS:
 class LeakyCloud:
     """A cloud plugin that logs and echoes the credentials it is given."""
 
+    IMAGEFACTORY_PLUGIN_API = "1.0"
+
+    @hookimpl
+    def imagefactory_parameters(self) -> list[Parameter]:
+        return [Parameter("refuse", "boolean", False, "make the push fail")]
+
     @hookimpl
     def imagefactory_cloud_targets(self) -> list[CloudTarget]:
         return [CloudTarget("leakycloud")]
 
     @hookimpl
-    def imagefactory_create_target_image(self, ctx: BuildContext, base_image: ImageRecord,
+    def imagefactory_create_target_image(self, ctx: BuildContext, base_image: ImageView,
                                          source_disk: Path) -> BuildResult:
         shutil.copyfile(source_disk, ctx.body_path)
         return BuildResult()
@@ -97,7 +113,7 @@ class LeakyCloud:
         key = credentials["fake_credentials"]["api_key"]
         ctx.log(f"credentials: {json.dumps(credentials)}")
         ctx.run(["echo", f"--api-key={key}"])
-        if parameters.get("refuse"):
+        if parameters["refuse"]:
             raise BuildError(f"the cloud refused key {key}")
         return PushResult("leaky-1", "alice")
 
@@ -175,7 +191,7 @@ def test_no_secret_leaves_through_the_api_logs_callbacks_or_disk(
     caplog.set_level(logging.DEBUG)
     seen = Seen(client)
     callbacks = [receiver.url("/hook", f"builder:{CB_PASSWORD}")]
-    parameters = {"callbacks": callbacks}
+    parameters = {"callbacks": callbacks, "fake_token": PARAM_TOKEN}
 
     base = seen.post("/imagefactory/base_images",
                      json={"base_image": {"template": tdl(), "parameters": parameters}})
@@ -187,6 +203,12 @@ def test_no_secret_leaves_through_the_api_logs_callbacks_or_disk(
     form = urlencode({"template": tdl("as-form"), "parameters": json.dumps(parameters)})
     seen.post("/imagefactory/base_images", body=form,
               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    secretive = seen.settle("base_images", base["id"])
+    assert secretive["parameters"]["fake_token"] == "*****"
+    body = client.app.services.store.body_path(base["id"]).read_bytes()
+    assert f"token-length: {len(PARAM_TOKEN)}\n".encode() in body  # it reached the plugin
+    assert "logging in with token *****" in seen.request(
+        "GET", f"/imagefactory/base_images/{base['id']}/log").text
     leaky = seen.post("/imagefactory/base_images", json={"base_image": {
         "template": tdl("leaky", "LeakyOS"), "parameters": {"callbacks": callbacks[0]}}})
     assert leaky["parameters"]["callbacks"] == [
@@ -195,6 +217,8 @@ def test_no_secret_leaves_through_the_api_logs_callbacks_or_disk(
     pushed = seen.post("/imagefactory/provider_images", json={"provider_image": {
         "template": tdl("pushed"), "target": "fakecloud", "provider": "p1",
         "credentials": CREDENTIALS_XML, "parameters": parameters}})
+    store = client.app.services.store
+    assert PARAM_TOKEN in store.sealed(pushed["id"])  # kept to rebuild after a restart, sealed
     form_push = urlencode({"template": tdl("pushed-form"), "target": "leakycloud",
                            "provider": "p2", "credentials": CREDENTIALS_XML})
     leaky_push = seen.post("/imagefactory/provider_images", body=form_push,
@@ -236,10 +260,9 @@ def test_no_secret_leaves_through_the_api_logs_callbacks_or_disk(
     assert_not_stored(imagefactory_config)
     assert_not_stored(imagefactory_config, f"<password>{CRED_PASSWORD}</password>",
                       f'"password": "{CRED_PASSWORD}"')
-    store = client.app.services.store
     for image in (pushed, leaky_push):
-        assert "credentials" not in store.secrets(image["id"])
-        assert CRED_KEY not in json.dumps(store.secrets(image["id"]))
+        assert "credentials" not in json.loads(store.sealed(image["id"]))
+        assert CRED_KEY not in store.sealed(image["id"])
 
 
 @pytest.mark.parametrize("name", ["leak-in-error", "leak-in-crash", "leak-in-timeout",

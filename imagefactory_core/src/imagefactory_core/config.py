@@ -49,6 +49,7 @@ class Config:
     disabled_plugins: list[str] = field(default_factory=list)
     plugin_modules: list[str] = field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    operator_parameters: dict[str, list[str]] = field(default_factory=dict)
 
     # -- derived locations ----------------------------------------------------------------------
     @property
@@ -77,9 +78,6 @@ class Config:
     def oauth_enabled(self) -> bool:
         return not self.no_oauth
 
-    def plugin_config(self, name: str) -> dict[str, Any]:
-        return dict(self.plugins.get(name, {}))
-
 
 _FIELDS = {f.name: f for f in fields(Config)}
 
@@ -90,7 +88,11 @@ _MINIMUM = {"port": 1, "max_concurrent_local_sessions": 1, "max_concurrent_uploa
             "callback_timeout": 0.001, "callback_retries": 0, "oauth_timestamp_window": 1}
 _MAXIMUM = {"port": 65535}
 # Element type of the dict and list fields.
-_ITEMS = {"clients": str, "plugins": dict, "disabled_plugins": str, "plugin_modules": str}
+_ITEMS = {"clients": str, "plugins": dict, "disabled_plugins": str, "plugin_modules": str,
+          "operator_parameters": list}
+
+
+_ITEM_NAMES = {str: "string", dict: "JSON object", list: "list of parameter names"}
 
 
 def _typed(name: str, kind: str, value: Any) -> Any:
@@ -126,7 +128,7 @@ def _typed(name: str, kind: str, value: Any) -> Any:
         items = loaded.values() if container is dict else loaded
         if not all(isinstance(item, _ITEMS[name]) for item in items):
             raise ValueError(f"every {'value' if container is dict else 'item'} must be a "
-                             f"{'string' if _ITEMS[name] is str else 'JSON object'}")
+                             f"{_ITEM_NAMES[_ITEMS[name]]}")
         return loaded
     if value is None and "None" in kind:
         return None

@@ -21,8 +21,7 @@ from typing import Any
 
 from .errors import BuildCancelled, CommandFailed
 from .processes import record_group
-
-REDACTED = "*****"
+from .redaction import REDACTED
 
 ProgressSink = Callable[[int, str | None], None]
 LogSink = Callable[[str], None]
@@ -32,19 +31,22 @@ LogSink = Callable[[str], None]
 class BuildContext:
     """Everything a plugin may use while it builds, pushes or deletes one image.
 
+    The core gives each hook call its own context, bound to the plugin it calls (`plugin`);
+    the plugin's settings arrive as the hook's resolved ``parameters``.
+
     Attributes:
         image_id: the id of the image being worked on.
         workdir: a private scratch directory, removed when the work ends (success or not).
         body_path: where the image body must be written (a disk for base/target images).
-        config: the plugin's own settings: ``plugins.<plugin name>`` in imagefactory.conf.
         cache_root: the root of caches shared between builds; use `cache_dir(name)`.
+        plugin: the id of the plugin this context is bound to.
     """
 
     image_id: str
     workdir: Path
     body_path: Path
     cache_root: Path
-    config: Mapping[str, Any] = field(default_factory=dict)
+    plugin: str = ""
     progress_sink: ProgressSink = lambda percent, activity: None
     log_sink: LogSink = lambda line: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
@@ -70,6 +72,16 @@ class BuildContext:
         span = high - low
         child = copy.copy(self)
         child._range = (low + span * start / 100.0, low + span * end / 100.0)
+        return child
+
+    def bound(self, plugin: str, secrets: Sequence[str] = ()) -> BuildContext:
+        """A context for one call of `plugin`'s hooks that also masks `secrets` (its secret
+        parameter values). It shares this context's masks: whatever either learns to mask, the
+        error shown at the end of the job is masked with."""
+        child = copy.copy(self)
+        child.plugin = plugin
+        for value in secrets:
+            child.add_secret(value)
         return child
 
     def add_secret(self, value: str) -> None:

@@ -1,7 +1,9 @@
 """Every hook a plugin may implement. These docstrings are the plugin-author reference.
 
 A plugin is a module (or object) registered under the entry-point group
-``imagefactory.plugins``; it implements hooks with ``@imagefactory_core.hookimpl``.
+``imagefactory.plugins``. It imports only `imagefactory_core.plugin`, declares the plugin API
+version it needs (``IMAGEFACTORY_PLUGIN_API = "1.0"``) and implements hooks with
+``@hookimpl``.
 
 There are two kinds of plugin, told apart by the registration hook they implement:
 
@@ -9,17 +11,27 @@ There are two kinds of plugin, told apart by the registration hook they implemen
 * a **cloud plugin** implements `imagefactory_cloud_targets` and builds target images, pushes
   them to providers and deletes them there.
 
-Work hooks are called only on the plugin the core chose: the OS plugin whose `OSTarget` matches
-the template's (name, version, arch), or the cloud plugin serving the requested target. A plugin
-never needs to check whether a call is meant for it.
+Either kind declares its settings with `imagefactory_parameters`. The core checks requests and
+the configuration file against those declarations and hands every work hook its resolved,
+typed values as ``parameters``: the request's, else the plugin's section of the configuration
+file (``plugins.<id>``), else the declared default. Every declared name is present.
 
-Work hooks run in a worker thread. They must honour cancellation (`ctx.check_cancelled()`
-between steps; `ctx.run` does it for commands), report progress through `ctx.progress`, and raise
-`imagefactory_core.errors.BuildError` with a message a user can act on when they fail.
+Work hooks are called only on the plugin the core chose when the request was submitted: the OS
+plugin whose `OSTarget` matches the template's (name, version, arch), or the cloud plugin
+serving the requested target. A plugin never needs to check whether a call is meant for it.
+
+Work hooks run in a worker thread, each with a `BuildContext` bound to the plugin. They must
+honour cancellation (`ctx.check_cancelled()` between steps; `ctx.run` does it for commands),
+report progress through `ctx.progress`, and raise `BuildError` with a message a user can act on
+when they fail.
+
+Versions below are plugin API versions. Before 1.0, imagefactory-core 2.0 had an unversioned
+API; a ``versionchanged:: 1.0`` note says what changed from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +39,8 @@ import pluggy
 
 from . import NAME
 from .context import BuildContext
-from .model import BuildResult, CloudTarget, ImageRecord, OSTarget, PushResult, TargetContent
+from .model import BuildResult, CloudTarget, ImageView, OSTarget, PushResult, TargetContent
+from .parameters import Parameter
 from .tdl import Template
 
 hookspec = pluggy.HookspecMarker(NAME)
@@ -42,7 +55,7 @@ def imagefactory_os_targets() -> list[OSTarget]:
     against ``<os><name>``), a regular expression for versions and the architectures this host
     can build. Shown by ``GET /imagefactory/plugins`` as ``targets``.
 
-    .. versionadded:: 2.0
+    .. versionadded:: 1.0
     """
 
 
@@ -53,51 +66,86 @@ def imagefactory_cloud_targets() -> list[CloudTarget]:
     Target names are unique across plugins; a clash is reported on ``/plugins`` and the later
     plugin's target is ignored.
 
-    .. versionadded:: 2.0
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def imagefactory_parameters() -> list[Parameter]:
+    """Declare the parameters this plugin takes (`Parameter`: name, type, default, allowed
+    values or range, help, ``secret``, ``operator_only``).
+
+    Called once when plugins load. Requests may only name parameters that a plugin they call
+    declares (or the core's own ``callbacks``); a wrong type or value, an unknown name, or an
+    ``operator_only`` parameter from a client the operator has not allowed is refused with a
+    400 at POST time. The plugin's section of the configuration file may set any of them
+    (checked at start-up). Shown by ``GET /imagefactory/plugins/<id>``, the OpenAPI document
+    and the plugin's generated documentation. A parameter declared by several plugins of one
+    request reaches each of them.
+
+    Secret parameters reach the plugin in clear; the core masks their values in the build log
+    and never stores or shows them.
+
+    .. versionadded:: 1.0
     """
 
 
 # -- OS plugins ---------------------------------------------------------------------------------
 @hookspec(firstresult=True)
 def imagefactory_create_base_image(
-    ctx: BuildContext, template: Template, parameters: dict[str, Any]
+    ctx: BuildContext, template: Template, parameters: Mapping[str, Any]
 ) -> BuildResult | None:
     """Build a bootable disk for `template` and write it to ``ctx.body_path``.
 
     `template` is parsed and valid, secrets included (``template.os.rootpw``); never log them
-    (``ctx.add_secret`` masks a value in the log). `parameters` are the request's parameters.
-    Return a `BuildResult` whose ``icicle`` is the ICICLE XML of the installed packages.
+    (the core masks the root password; ``ctx.add_secret`` masks any other value). `parameters`
+    are this plugin's resolved values. Return a `BuildResult` whose ``icicle`` is the ICICLE
+    XML of the installed packages.
 
-    .. versionadded:: 2.0
+    .. versionadded:: 1.0
+    .. versionchanged:: 1.0
+       ``parameters`` are the plugin's resolved, typed values (before: the request's stored
+       parameters, with secret-looking values masked).
     """
 
 
 @hookspec(firstresult=True)
 def imagefactory_apply_target_content(
-    ctx: BuildContext, template: Template, content: TargetContent, disk: Path
+    ctx: BuildContext,
+    template: Template,
+    content: TargetContent,
+    disk: Path,
+    parameters: Mapping[str, Any],
 ) -> BuildResult | None:
     """Apply a cloud plugin's `TargetContent` to `disk`, in place.
 
     `disk` is a private copy of a base image this OS plugin built from `template`. Install the
-    packages, write the files, then run the commands, as for a TDL. Return a `BuildResult` with
-    an updated ICICLE when the package set changed, else None.
+    packages, write the files, then run the commands, as for a TDL. `parameters` are this OS
+    plugin's resolved values for the target image's request (a per-request mirror or proxy
+    applies here too). Return a `BuildResult` with an updated ICICLE when the package set
+    changed, else None.
 
-    .. versionadded:: 2.0
+    .. versionadded:: 1.0
+    .. versionchanged:: 1.0
+       new argument ``parameters``.
     """
 
 
 # -- cloud plugins ------------------------------------------------------------------------------
 @hookspec(firstresult=True)
 def imagefactory_target_content(
-    target: str, template: Template, parameters: dict[str, Any]
+    target: str, template: Template, parameters: Mapping[str, Any]
 ) -> TargetContent | None:
     """Return what the OS must contain for `target` (cloud-init, console settings …).
 
     The core asks the OS plugin that built the base image to apply it to a copy of the disk
     before `imagefactory_create_target_image` runs (the original's ``add_cloud_plugin_content``).
-    Return None when the target needs nothing.
+    `parameters` are this cloud plugin's resolved values. Return None when the target needs
+    nothing.
 
-    .. versionadded:: 2.0
+    .. versionadded:: 1.0
+    .. versionchanged:: 1.0
+       ``parameters`` are the plugin's resolved, typed values.
     """
 
 
@@ -105,19 +153,21 @@ def imagefactory_target_content(
 def imagefactory_create_target_image(
     ctx: BuildContext,
     template: Template,
-    base_image: ImageRecord,
+    base_image: ImageView,
     source_disk: Path,
     target: str,
-    parameters: dict[str, Any],
+    parameters: Mapping[str, Any],
 ) -> BuildResult | None:
     """Turn `source_disk` (raw) into the target image at ``ctx.body_path``.
 
     `source_disk` is the base image's disk with the target content applied; it may be the base
     image's own body, so treat it as read-only. Convert it to the format the cloud wants
-    (`parameters` may choose) and return a `BuildResult` whose ``properties`` record what was
-    made (for example ``{"disk_format": "qcow2"}``).
+    (`parameters`, this plugin's resolved values, may choose) and return a `BuildResult` whose
+    ``properties`` record what was made (for example ``{"disk_format": "qcow2"}``).
 
-    .. versionadded:: 2.0
+    .. versionadded:: 1.0
+    .. versionchanged:: 1.0
+       ``base_image`` is an `ImageView`; ``parameters`` are the plugin's resolved values.
     """
 
 
@@ -125,37 +175,44 @@ def imagefactory_create_target_image(
 def imagefactory_push_image(
     ctx: BuildContext,
     template: Template | None,
-    target_image: ImageRecord,
+    target_image: ImageView,
     target: str,
     provider: str | dict[str, Any],
     credentials: dict[str, Any],
-    parameters: dict[str, Any],
+    parameters: Mapping[str, Any],
 ) -> PushResult:
     """Upload `target_image` (its body is ``target_image.body_path``) into a provider account.
 
     `provider` is the request's provider: a name (``ec2-us-east-1``) or a parsed JSON object.
     `credentials` is the parsed credentials document: XML ``<provider_credentials>`` becomes
     ``{"ec2_credentials": {"access_key": …}}``; JSON arrives as given. Credentials live only for
-    this call: never store or log them. On failure or cancellation, remove what was created on
+    this call: never store or log them (the core masks their values in the log). `parameters`
+    are this plugin's resolved values. On failure or cancellation, remove what was created on
     the cloud before raising. Return the provider's identifier for the image.
 
-    .. versionadded:: 2.0
+    .. versionadded:: 1.0
+    .. versionchanged:: 1.0
+       ``target_image`` is an `ImageView`; ``parameters`` are the plugin's resolved values.
     """
 
 
 @hookspec(firstresult=True)
 def imagefactory_delete_from_provider(
     ctx: BuildContext,
-    provider_image: ImageRecord,
+    provider_image: ImageView,
     target: str,
     provider: str | dict[str, Any],
     credentials: dict[str, Any],
-    parameters: dict[str, Any],
+    parameters: Mapping[str, Any],
 ) -> None:
     """Delete `provider_image` (``provider_image.identifier_on_provider``) from the provider,
     with everything the push created there (snapshots, staged objects).
 
-    Raise `BuildError` when the cloud refuses; the image then ends DELETEFAILED with the reason.
+    `parameters` are this plugin's values as resolved for the push. Raise `BuildError` when
+    the cloud refuses; the image then ends DELETEFAILED with the reason.
 
-    .. versionadded:: 2.0
+    .. versionadded:: 1.0
+    .. versionchanged:: 1.0
+       ``provider_image`` is an `ImageView`; ``parameters`` are the plugin's resolved
+       values.
     """

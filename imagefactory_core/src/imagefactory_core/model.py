@@ -2,8 +2,9 @@
 
 Three kinds of image form a chain: a `BaseImage` (a bootable disk built from a TDL by an OS
 plugin), a `TargetImage` (that disk adapted and converted for one cloud by a cloud plugin) and a
-`ProviderImage` (a target image uploaded into a cloud account). Plugins receive read-only
-`ImageRecord` snapshots; only the build engine changes records.
+`ProviderImage` (a target image uploaded into a cloud account). The store hands out read-only
+`ImageRecord` snapshots; plugins receive the smaller `ImageView`; only the build engine changes
+records.
 """
 
 from __future__ import annotations
@@ -80,6 +81,40 @@ class ImageRecord:
     provider_account_identifier: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
 
+    def view(self) -> ImageView:
+        """What a plugin may see of this image."""
+        return ImageView(
+            id=self.id, kind=self.kind, body_path=self.body_path, icicle=self.icicle,
+            properties=dict(self.properties), template=self.template,
+            base_image_id=self.base_image_id, target_image_id=self.target_image_id,
+            target=self.target, provider=self.provider,
+            identifier_on_provider=self.identifier_on_provider,
+            provider_account_identifier=self.provider_account_identifier)
+
+
+@dataclass(frozen=True)
+class ImageView:
+    """An image as a plugin sees it: a base image a target is built from, the target image a
+    push uploads, the provider image a delete removes.
+
+    `body_path` is the image's disk (read it, never change it); `properties` what the plugins
+    that made it recorded (``disk_format`` …); `template` the TDL with secrets masked; for a
+    provider image, `identifier_on_provider` is what the push returned.
+    """
+
+    id: str
+    kind: ImageKind
+    body_path: Path
+    icicle: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    template: str | None = None
+    base_image_id: str | None = None
+    target_image_id: str | None = None
+    target: str | None = None
+    provider: str | None = None
+    identifier_on_provider: str | None = None
+    provider_account_identifier: str | None = None
+
 
 @dataclass(frozen=True)
 class OSTarget:
@@ -139,3 +174,20 @@ class PushResult:
     identifier_on_provider: str
     provider_account_identifier: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended, as the engine records it: the final status and what the work made.
+
+    `icicle`, `properties` and the provider identifiers are None when the job did not change
+    them (a failure keeps what the image had).
+    """
+
+    status: Status
+    activity: str
+    error: str | None = None
+    icicle: str | None = None
+    properties: dict[str, Any] | None = None
+    identifier_on_provider: str | None = None
+    provider_account_identifier: str | None = None

@@ -3,7 +3,8 @@
 Plugins are found with stevedore over the entry-point group ``imagefactory.plugins`` and
 registered in a pluggy PluginManager. A plugin that fails to import, declares a misspelt hook or
 raises from its registration hook is recorded as broken, reported by ``/plugins`` with its error,
-and skipped: one broken plugin must not take the service down.
+and skipped: one broken plugin must not take the service down. A plugin that needs another
+plugin API version than this core provides is listed as incompatible and never registered.
 
 Work hooks are called through `subset_hook_caller` on exactly the plugin chosen for the image,
 so plugins never have to check whether a call is theirs.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import Distribution, entry_points
 from pathlib import Path
@@ -23,10 +24,12 @@ from typing import Any
 import pluggy
 from stevedore import NamedExtensionManager
 
-from . import NAME, hookspecs
+from . import NAME, __version__, hookspecs
 from .context import BuildContext
 from .errors import BuildError, InvalidRequest, NotFound
-from .model import BuildResult, CloudTarget, ImageRecord, OSTarget, PushResult, TargetContent
+from .model import BuildResult, CloudTarget, ImageView, OSTarget, PushResult, TargetContent
+from .parameters import CORE, CORE_PARAMETERS, Declarations, Parameter, check_config
+from .plugin import API_ATTRIBUTE, API_VERSION
 from .tdl import OSSpec, Template
 
 log = logging.getLogger(__name__)
@@ -42,8 +45,11 @@ class PluginInfo:
     distribution: Distribution | None = None
     os_targets: list[OSTarget] = field(default_factory=list)
     cloud_targets: list[CloudTarget] = field(default_factory=list)
+    parameters: list[Parameter] = field(default_factory=list)
+    api_version: str | None = None
     error: str | None = None
     disabled: bool = False
+    incompatible: bool = False
 
     @property
     def type(self) -> str | None:
@@ -53,8 +59,17 @@ class PluginInfo:
             return "cloud"
         return None
 
-    def metadata(self) -> dict[str, Any]:
-        """The ``/plugins`` view: the seed's keys, read from the distribution's metadata."""
+    @property
+    def status(self) -> str:
+        if self.disabled:
+            return "disabled"
+        if self.incompatible:
+            return "incompatible"
+        return "broken" if self.error else "loaded"
+
+    def metadata(self, detailed: bool = False) -> dict[str, Any]:
+        """The ``/plugins`` view: the seed's keys, read from the distribution's metadata;
+        `detailed` adds the declared parameters (``/plugins/<id>``)."""
         meta = self.distribution.metadata if self.distribution else None
         author = meta.get("Author") if meta else None
         email = meta.get("Author-email") if meta else None
@@ -78,9 +93,10 @@ class PluginInfo:
             },
             "targets": targets,
             "distribution": self.distribution.metadata["Name"] if self.distribution else None,
-            "status": "disabled" if self.disabled else ("broken" if self.error else "loaded"),
+            "api_version": self.api_version,
+            "status": self.status,
             "error": self.error,
-        }
+        } | ({"parameters": [p.metadata() for p in self.parameters]} if detailed else {})
 
 
 class PluginHost:
@@ -90,27 +106,54 @@ class PluginHost:
         self.pm = pluggy.PluginManager(NAME)
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
+        self._config: dict[str, dict[str, Any]] = {}
 
     # -- loading --------------------------------------------------------------------------------
     def add(self, name: str, plugin: object, distribution: Distribution | None = None) -> None:
-        """Register one plugin and ask what it offers; record it as broken if anything fails."""
+        """Register one plugin and ask what it offers; record it as broken (or incompatible)
+        if anything fails."""
         info = PluginInfo(id=name, plugin=plugin, distribution=distribution)
         self.infos[name] = info
+        declared = getattr(plugin, API_ATTRIBUTE, None)
+        info.api_version = None if declared is None else str(declared)
+        problem = _api_problem(declared)
+        if problem is not None:
+            log.error("plugin %s was not loaded: %s", name, problem)
+            info.error, info.incompatible = problem, True
+            return
         try:
             self.pm.register(plugin, name=name)
             self._check_hooks(name)
-            for impl in self.pm.hook.imagefactory_os_targets.get_hookimpls():
-                if impl.plugin_name == name:
-                    info.os_targets = list(impl.function() or [])
-            for impl in self.pm.hook.imagefactory_cloud_targets.get_hookimpls():
-                if impl.plugin_name == name:
-                    info.cloud_targets = self._unique_targets(name, impl.function() or [])
+            info.os_targets = list(self._registration(name, "imagefactory_os_targets"))
+            info.cloud_targets = self._unique_targets(
+                name, self._registration(name, "imagefactory_cloud_targets"))
+            info.parameters = self._declared(name)
         except Exception as exc:  # a plugin's own bug must not stop the service
             log.exception("plugin %s is broken and was not loaded", name)
             info.error = f"{type(exc).__name__}: {exc}"
-            info.os_targets, info.cloud_targets = [], []
+            info.os_targets, info.cloud_targets, info.parameters = [], [], []
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
+
+    def _registration(self, name: str, hook_name: str) -> list[Any]:
+        """What plugin `name`'s registration hook `hook_name` returns ([] without one)."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name == name:
+                return list(impl.function() or [])
+        return []
+
+    def _declared(self, name: str) -> list[Parameter]:
+        parameters = self._registration(name, "imagefactory_parameters")
+        names = [p.name for p in parameters if isinstance(p, Parameter)]
+        if len(names) != len(parameters):
+            raise TypeError("imagefactory_parameters must return Parameter declarations")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"parameters declared twice: {', '.join(repeated)}")
+        core = sorted(set(names) & {p.name for p in CORE_PARAMETERS})
+        if core:
+            raise ValueError(f"parameters reserved by the core: {', '.join(core)}")
+        return parameters
 
     def _check_hooks(self, name: str) -> None:
         """Fail loudly on hook implementations that match no spec (a misspelt hook name)."""
@@ -136,6 +179,28 @@ class PluginHost:
     def disabled(self, name: str, distribution: Distribution | None) -> None:
         self.infos[name] = PluginInfo(id=name, plugin=None, distribution=distribution,
                                       disabled=True)
+
+    def configure(self, sections: dict[str, dict[str, Any]]) -> None:
+        """Check each plugin's section of the configuration file against its declarations and
+        keep the typed values; a bad key or value raises `InvalidRequest` (the service does not
+        start). Sections of plugins that are not loaded are ignored with a warning."""
+        self._config = {}
+        for plugin_id, section in sections.items():
+            info = self.infos.get(plugin_id)
+            if info is None or info not in self.loaded():
+                log.warning("configuration plugins.%s: no such plugin is loaded; ignored",
+                            plugin_id)
+                continue
+            self._config[plugin_id] = check_config(plugin_id, info.parameters, section)
+
+    def config_of(self, plugin_id: str) -> dict[str, Any]:
+        """The typed values of plugin `plugin_id`'s configuration section."""
+        return dict(self._config.get(plugin_id, {}))
+
+    def declarations(self, plugins: list[PluginInfo]) -> Declarations:
+        """The parameters a request calling `plugins` may name: theirs and the core's."""
+        return Declarations({CORE: CORE_PARAMETERS,
+                             **{info.id: info.parameters for info in plugins}})
 
     # -- queries --------------------------------------------------------------------------------
     def get(self, plugin_id: str) -> PluginInfo:
@@ -195,34 +260,36 @@ class PluginHost:
         return caller(**kwargs)
 
     def create_base_image(self, info: PluginInfo, ctx: BuildContext, template: Template,
-                          parameters: dict[str, Any]) -> BuildResult:
+                          parameters: Mapping[str, Any]) -> BuildResult:
         result = self._call(info, "imagefactory_create_base_image", ctx=ctx, template=template,
                             parameters=parameters)
         return result or BuildResult()
 
     def target_content(self, info: PluginInfo, target: str, template: Template,
-                       parameters: dict[str, Any]) -> TargetContent:
+                       parameters: Mapping[str, Any]) -> TargetContent:
         others = [p for p in self.pm.get_plugins() if p is not info.plugin]
         caller = self.pm.subset_hook_caller("imagefactory_target_content", remove_plugins=others)
         return caller(target=target, template=template, parameters=parameters) or TargetContent()
 
     def apply_target_content(self, info: PluginInfo, ctx: BuildContext, template: Template,
-                             content: TargetContent, disk: Path) -> BuildResult:
+                             content: TargetContent, disk: Path,
+                             parameters: Mapping[str, Any]) -> BuildResult:
         result = self._call(info, "imagefactory_apply_target_content", ctx=ctx,
-                            template=template, content=content, disk=disk)
+                            template=template, content=content, disk=disk,
+                            parameters=parameters)
         return result or BuildResult()
 
     def create_target_image(self, info: PluginInfo, ctx: BuildContext, template: Template,
-                            base_image: ImageRecord, source_disk: Path, target: str,
-                            parameters: dict[str, Any]) -> BuildResult:
+                            base_image: ImageView, source_disk: Path, target: str,
+                            parameters: Mapping[str, Any]) -> BuildResult:
         result = self._call(info, "imagefactory_create_target_image", ctx=ctx, template=template,
                             base_image=base_image, source_disk=source_disk, target=target,
                             parameters=parameters)
         return result or BuildResult()
 
     def push_image(self, info: PluginInfo, ctx: BuildContext, template: Template | None,
-                   target_image: ImageRecord, target: str, provider: str | dict[str, Any],
-                   credentials: dict[str, Any], parameters: dict[str, Any]) -> PushResult:
+                   target_image: ImageView, target: str, provider: str | dict[str, Any],
+                   credentials: dict[str, Any], parameters: Mapping[str, Any]) -> PushResult:
         result = self._call(info, "imagefactory_push_image", ctx=ctx, template=template,
                             target_image=target_image, target=target, provider=provider,
                             credentials=credentials, parameters=parameters)
@@ -231,12 +298,28 @@ class PluginHost:
         return result
 
     def delete_from_provider(self, info: PluginInfo, ctx: BuildContext,
-                             provider_image: ImageRecord, target: str,
+                             provider_image: ImageView, target: str,
                              provider: str | dict[str, Any], credentials: dict[str, Any],
-                             parameters: dict[str, Any]) -> None:
+                             parameters: Mapping[str, Any]) -> None:
         self._call(info, "imagefactory_delete_from_provider", ctx=ctx,
                    provider_image=provider_image, target=target, provider=provider,
                    credentials=credentials, parameters=parameters)
+
+
+def _api_problem(declared: object) -> str | None:
+    """Why a plugin declaring `declared` cannot run on this core's plugin API, or None."""
+    if declared is None:
+        return (f"the plugin declares no plugin API version: add {API_ATTRIBUTE} = "
+                f"\"{API_VERSION}\" to its module (see imagefactory_core.plugin)")
+    wanted = re.fullmatch(r"(\d+)\.(\d+)", str(declared).strip())
+    if wanted is None:
+        return f"{API_ATTRIBUTE} = {declared!r} is not a version such as \"{API_VERSION}\""
+    major, minor = (int(part) for part in API_VERSION.split("."))
+    if int(wanted[1]) != major or int(wanted[2]) > minor:
+        return (f"the plugin needs plugin API {declared}; imagefactory-core {__version__} "
+                f"provides plugin API {API_VERSION}: install a version of the plugin made "
+                f"for API {major}.x")
+    return None
 
 
 def load_plugins(

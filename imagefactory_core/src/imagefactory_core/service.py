@@ -1,25 +1,40 @@
 """The use cases behind the REST API: create images (with cascades), list, show, delete.
 
-Everything is validated before any record exists, so a rejected request leaves nothing
-behind. Secrets (the unredacted template, callback URLs, credentials) go to the engine in a
-`JobSecrets`; the records hold redacted copies only.
+A request is decided once, here, before any record exists: the template is parsed and
+validated, the OS and cloud plugins are chosen, the parameters are checked against the
+declarations of every plugin the request will call and resolved for each of them. The result
+is a `Plan` that every job of the request carries; nothing downstream decides it again, and a
+rejected request leaves nothing behind. Secrets (the template in clear, secret parameters,
+callback URLs, credentials) travel in the plan and the job; records hold redacted copies only.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from .builds.engine import BuildEngine
-from .builds.work import JobSecrets
+from .builds.job import Job, Plan
 from .config import Config
 from .errors import Conflict, InvalidRequest, NotFound
 from .model import ImageKind, ImageRecord, Status
-from .plugins import PluginHost
-from .redaction import redact_parameters, redact_url
+from .parameters import CORE, Declarations, resolve
+from .plugins import PluginHost, PluginInfo
+from .redaction import REDACTED, redact_parameters, redact_url
 from .store import ImageStore
 from .tdl import Template, parse_template, redact_template
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a client asked for, besides the image's own fields: its parameters as given, and
+    who it is (the OAuth consumer key; None when OAuth is off)."""
+
+    parameters: Mapping[str, Any]
+    client: str | None = None
 
 
 class ImageService:
@@ -30,17 +45,15 @@ class ImageService:
         self.plugins = plugins
         self.engine = engine
 
-    # -- validation -----------------------------------------------------------------------------
+    # -- deciding -------------------------------------------------------------------------------
     def _template(self, text: str | None) -> Template:
         if not text:
             raise InvalidRequest("missing parameter 'template' (TDL XML text)")
-        template = parse_template(text, require_rootpw=self.config.tdl_require_root_pw,
-                                  max_bytes=self.config.max_template_bytes)
-        self.plugins.resolve_os(template.os)
-        return template
+        return parse_template(text, require_rootpw=self.config.tdl_require_root_pw,
+                              max_bytes=self.config.max_template_bytes)
 
     @staticmethod
-    def _callbacks(parameters: dict[str, Any]) -> list[str]:
+    def _callbacks(parameters: Mapping[str, Any]) -> list[str]:
         callbacks = parameters.get("callbacks", [])
         if isinstance(callbacks, str):
             callbacks = [callbacks]
@@ -58,6 +71,31 @@ class ImageService:
                                      "an http(s) URL")
         return [str(u) for u in callbacks]
 
+    def _granted(self, client: str | None) -> list[str]:
+        """The operator-only parameters `client` may set (``*`` entries apply to every client,
+        signed or not)."""
+        grants = self.config.operator_parameters
+        return [*grants.get("*", []), *(grants.get(client, []) if client else [])]
+
+    def _plan(self, request: Request, template_text: str | None, template: Template | None,
+              called: tuple[PluginInfo, ...], *, os_plugin: str | None,
+              cloud_plugin: str | None = None, target: str | None = None,
+              provider: str | dict[str, Any] | None = None) -> Plan:
+        """Check the request's parameters against the plugins it will call (`called`) and
+        resolve each plugin's values."""
+        callbacks = self._callbacks(request.parameters)
+        declarations = self.plugins.declarations(list(called))
+        typed = declarations.check(request.parameters, self._granted(request.client))
+        resolved = {info.id: resolve(info.parameters, typed, self.plugins.config_of(info.id))
+                    for info in called}
+        resolved[CORE] = {"callbacks": callbacks}
+        return Plan(template=template_text, os_plugin=os_plugin, cloud_plugin=cloud_plugin,
+                    target=target, parameters=resolved, callbacks=callbacks,
+                    provider=provider, _parsed=template)
+
+    def _stored_plan(self, image_id: str) -> Plan:
+        return Plan.from_json(self.store.sealed(image_id))
+
     def _usable_parent(self, image_id: str, kind: ImageKind) -> ImageRecord:
         parent = self.store.get(image_id, kind)
         if parent.status in (Status.FAILED, Status.DELETED, Status.DELETING,
@@ -67,55 +105,76 @@ class ImageService:
                            "build from another image")
         return parent
 
+    def _loaded(self, plugin_id: str | None, image_id: str) -> PluginInfo:
+        """The plugin that built image `image_id`, which its children need again."""
+        info = self.plugins.infos.get(plugin_id or "")
+        if info is None or info not in self.plugins.loaded():
+            raise Conflict(f"image {image_id} was built by plugin {plugin_id!r}, which is not "
+                           "loaded now; GET /imagefactory/plugins says why")
+        return info
+
     # -- creation -------------------------------------------------------------------------------
-    def _create(self, kind: ImageKind, template_text: str | None, parameters: dict[str, Any],
-                **links: str | None) -> tuple[ImageRecord, JobSecrets]:
-        secrets = JobSecrets(template=template_text, callbacks=self._callbacks(parameters))
+    def _shown(self, request: Request, declarations: Declarations) -> dict[str, Any]:
+        """The request's parameters fit to store and show: secret ones masked."""
+        secret = {name for name in request.parameters
+                  if any(p.secret for _, p in declarations.owners(name))}
+        return redact_parameters({name: REDACTED if name in secret else value
+                                  for name, value in request.parameters.items()})
+
+    def _submit(self, kind: ImageKind, plan: Plan, request: Request, called: list[PluginInfo],
+                *, credentials: dict[str, Any] | None = None, **links: str | None,
+                ) -> ImageRecord:
+        template = plan.template
         record = self.store.create(
             kind,
-            redacted_template=redact_template(template_text) if template_text else None,
-            parameters=redact_parameters(parameters),
-            secrets={"template": template_text, "callbacks": secrets.callbacks},
+            redacted_template=redact_template(template) if template else None,
+            parameters=self._shown(request, self.plugins.declarations(called)),
+            sealed=plan.to_json(),
             **links,
         )
-        return record, secrets
-
-    def _submit(self, kind: ImageKind, template_text: str | None, parameters: dict[str, Any],
-                **links: str | None) -> ImageRecord:
-        record, secrets = self._create(kind, template_text, parameters, **links)
-        self.engine.submit(record, secrets)
+        parent = record.target_image_id or record.base_image_id
+        self.engine.submit(record, Job(record.id, kind, "build", parent, plan, credentials))
         return record
 
-    def create_base(self, template_text: str | None, parameters: dict[str, Any]) -> ImageRecord:
-        self._template(template_text)
-        return self._submit(ImageKind.BASE, template_text, parameters)
+    def create_base(self, template_text: str | None, request: Request) -> ImageRecord:
+        template = self._template(template_text)
+        os_plugin = self.plugins.resolve_os(template.os)
+        plan = self._plan(request, template_text, template, (os_plugin,), os_plugin=os_plugin.id)
+        return self._submit(ImageKind.BASE, plan, request, [os_plugin])
 
-    def create_target(self, target: str | None, parameters: dict[str, Any], *,
+    def create_target(self, target: str | None, request: Request, *,
                       base_image_id: str | None = None, template_text: str | None = None,
                       ) -> ImageRecord:
-        return self._target(target, parameters, base_image_id, template_text)[0]
+        return self._target(target, request, base_image_id, template_text)[0]
 
-    def _target(self, target: str | None, parameters: dict[str, Any],
-                base_image_id: str | None, template_text: str | None,
-                ) -> tuple[ImageRecord, str | None]:
+    def _target(self, target: str | None, request: Request, base_image_id: str | None,
+                template_text: str | None, provider: str | dict[str, Any] | None = None,
+                ) -> tuple[ImageRecord, Plan, list[PluginInfo]]:
         """Create a target image (and its base first when given a template); return it with
-        the template it is built from."""
-        _, canonical = self.plugins.resolve_cloud(target)
-        self._callbacks(parameters)  # before the cascade creates any record
+        its plan and the plugins that plan calls."""
+        cloud, canonical = self.plugins.resolve_cloud(target)
         if base_image_id and template_text:
             raise InvalidRequest("give either a base image id or a template, not both")
         if base_image_id:
             self._usable_parent(base_image_id, ImageKind.BASE)
-            template_text = self.store.secrets(base_image_id).get("template")
+            base_plan = self._stored_plan(base_image_id)
+            os_plugin = self._loaded(base_plan.os_plugin, base_image_id)
+            template_text, template = base_plan.template, base_plan.parsed_template()
         else:
-            self._template(template_text)
-            base_image_id = self._submit(ImageKind.BASE, template_text, parameters).id
-        record = self._submit(ImageKind.TARGET, template_text, parameters,
+            template = self._template(template_text)
+            os_plugin = self.plugins.resolve_os(template.os)
+        called = [os_plugin, cloud]
+        plan = self._plan(request, template_text, template, tuple(called),
+                          os_plugin=os_plugin.id, cloud_plugin=cloud.id, target=canonical,
+                          provider=provider)
+        if not base_image_id:
+            base_image_id = self._submit(ImageKind.BASE, plan, request, called).id
+        record = self._submit(ImageKind.TARGET, plan, request, called,
                               base_image_id=base_image_id, target=canonical)
-        return record, template_text
+        return record, plan, called
 
     def create_provider(self, target: str | None, provider: str | dict[str, Any] | None,
-                        credentials: dict[str, Any] | None, parameters: dict[str, Any], *,
+                        credentials: dict[str, Any] | None, request: Request, *,
                         target_image_id: str | None = None, base_image_id: str | None = None,
                         template_text: str | None = None) -> ImageRecord:
         missing = [name for name, value in (("provider", provider), ("credentials", credentials))
@@ -125,24 +184,24 @@ class ImageService:
                                  "needs the cloud provider and its credentials")
         if target_image_id:
             target_image = self._usable_parent(target_image_id, ImageKind.TARGET)
-            self.plugins.resolve_cloud(target_image.target)  # its cloud plugin is still here
+            cloud, canonical = self.plugins.resolve_cloud(target_image.target)
             if target and self.plugins.resolve_cloud(target)[1] != target_image.target:
                 raise InvalidRequest(f"target image {target_image_id} was built for "
                                      f"{target_image.target!r}, not {target!r}")
-            template_text = self.store.secrets(target_image_id).get("template")
+            built = self._stored_plan(target_image_id)
+            called = [cloud]
+            plan = self._plan(request, built.template, None, (cloud,),
+                              os_plugin=built.os_plugin, cloud_plugin=cloud.id,
+                              target=canonical, provider=provider)
         else:
             if not target:
                 raise InvalidRequest("missing parameter 'target' (a cloud target such as 'ec2')")
-            target_image, template_text = self._target(target, parameters, base_image_id,
-                                                       template_text)
+            target_image, plan, called = self._target(target, request, base_image_id,
+                                                      template_text, provider)
         provider_text = json.dumps(provider) if isinstance(provider, dict) else provider
-        record, secrets = self._create(ImageKind.PROVIDER, template_text, parameters,
-                                       target_image_id=target_image.id,
-                                       target=target_image.target, provider=provider_text)
-        secrets.provider = provider
-        secrets.credentials = credentials
-        self.engine.submit(record, secrets)
-        return record
+        return self._submit(ImageKind.PROVIDER, plan, request, called, credentials=credentials,
+                            target_image_id=target_image.id, target=target_image.target,
+                            provider=provider_text)
 
     # -- reading and deleting -------------------------------------------------------------------
     def get(self, kind: ImageKind, image_id: str, **parents: str) -> ImageRecord:
@@ -165,7 +224,6 @@ class ImageService:
         if record.status is Status.DELETED:
             return
         if record.kind is ImageKind.PROVIDER:
-            self.engine.delete_provider(
-                record, JobSecrets(provider=request_provider, credentials=credentials))
+            self.engine.delete_provider(record, request_provider, credentials)
         else:
             self.engine.delete_local(record)

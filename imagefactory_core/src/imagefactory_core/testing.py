@@ -5,6 +5,10 @@ Fixtures:
 
 * ``build_context``: a `BuildContext` in a temporary directory whose log lines are collected in
   ``build_context.lines`` and progress reports in ``build_context.reports``.
+* `loaded_plugin(plugin)`: the plugin registered as the service would, or why it cannot be.
+* `plugin_parameters(plugin, request, config)`: the resolved parameters the core would give a
+  plugin's work hooks, for tests that call hooks directly; a bad value raises `ParameterError`
+  with the message a REST client would get.
 * ``imagefactory_config``, ``imagefactory_plugins``: what the app is built from (override them).
 * ``imagefactory_app``, ``imagefactory_client``: the WSGI app and a Falcon test client.
 """
@@ -23,7 +27,11 @@ import pytest
 from .api.app import create_app
 from .config import Config
 from .context import BuildContext
+from .parameters import ParameterError, check_config, resolve
 from .plugins import PluginHost, load_plugins
+
+__all__ = ["ParameterError", "RecordingBuildContext", "loaded_plugin", "make_build_context",
+           "make_config", "plugin_parameters", "wait_for_status"]
 
 
 class RecordingBuildContext(BuildContext):
@@ -33,8 +41,7 @@ class RecordingBuildContext(BuildContext):
     reports: list[tuple[int, str | None]]
 
 
-def make_build_context(root: Path, image_id: str = "test-image",
-                       **config: object) -> RecordingBuildContext:
+def make_build_context(root: Path, image_id: str = "test-image") -> RecordingBuildContext:
     """Build a `RecordingBuildContext` rooted at `root` (work, cache and body under it)."""
     lines: list[str] = []
     reports: list[tuple[int, str | None]] = []
@@ -45,7 +52,6 @@ def make_build_context(root: Path, image_id: str = "test-image",
         workdir=workdir,
         body_path=root / f"{image_id}.body",
         cache_root=root / "cache",
-        config=dict(config),
         progress_sink=lambda percent, activity: reports.append((percent, activity)),
         log_sink=lines.append,
     )
@@ -57,6 +63,31 @@ def make_build_context(root: Path, image_id: str = "test-image",
 @pytest.fixture
 def build_context(tmp_path: Path) -> RecordingBuildContext:
     return make_build_context(tmp_path)
+
+
+def loaded_plugin(plugin: object) -> dict[str, Any]:
+    """Register `plugin` as the service would and return its ``/plugins/<id>`` view; raise
+    AssertionError with the reason when it does not load (wrong API version, a misspelt hook,
+    a registration hook or parameter declaration that fails)."""
+    host = load_plugins(discover=False, extra=[("plugin-under-test", plugin)])
+    info = host.get("plugin-under-test")
+    if info.error:
+        raise AssertionError(f"the plugin does not load: {info.error}")
+    return info.metadata(detailed=True)
+
+
+def plugin_parameters(plugin: object, request: dict[str, Any] | None = None,
+                      config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters the core gives `plugin`'s work hooks for a request with `request`
+    parameters when its configuration section is `config`: checked and typed as the service
+    does (a bad value raises the same error), defaults filled in."""
+    host = load_plugins(discover=False, extra=[("plugin-under-test", plugin)])
+    info = host.get("plugin-under-test")
+    if info.error:
+        raise AssertionError(f"the plugin does not load: {info.error}")
+    typed_config = check_config(info.id, info.parameters, config or {})
+    typed_request = host.declarations([info]).check(request or {}, granted=["*"])
+    return resolve(info.parameters, typed_request, typed_config)
 
 
 def make_config(root: Path, **overrides: object) -> Config:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from imagefactory_core.model import BuildResult
-from imagefactory_core.tdl import Template, parse_template
-from imagefactory_core.testing import RecordingBuildContext, make_build_context
+import imagefactory_debian
+from imagefactory_core.plugin import BuildResult, Template, parse_template
+from imagefactory_core.testing import RecordingBuildContext, make_build_context, plugin_parameters
 from imagefactory_debian import imagefactory_create_base_image
 from imagefactory_debian.disk import ROOT_START
 
@@ -97,7 +97,8 @@ def build(root: Path, cache: Path, text: str, image_id: str = "image",
             on_log(ctx, line)
         ctx.log_sink = sink
     started = time.monotonic()
-    result = imagefactory_create_base_image(ctx=ctx, template=template, parameters={})
+    result = imagefactory_create_base_image(ctx=ctx, template=template,
+                                            parameters=plugin_parameters(imagefactory_debian))
     return Build(template, ctx, result, time.monotonic() - started)
 
 

@@ -12,7 +12,7 @@ from debian_plugin_testing import (
     Build,
     mounted_root,
 )
-from imagefactory_core.tdl import parse_icicle
+from imagefactory_core.plugin import parse_icicle
 from imagefactory_debian import releases
 from imagefactory_debian.disk import ESP_START, Layout, MiB
 

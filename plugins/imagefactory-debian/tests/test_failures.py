@@ -15,7 +15,7 @@ from debian_plugin_testing import (
     processes_in,
     tdl,
 )
-from imagefactory_core.errors import BuildCancelled, BuildError
+from imagefactory_core.plugin import BuildCancelled, BuildError
 from imagefactory_core.testing import RecordingBuildContext
 
 pytestmark = pytest.mark.slow

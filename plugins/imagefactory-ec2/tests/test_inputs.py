@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import imagefactory_ec2
 import pytest
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildError
+from imagefactory_core.testing import ParameterError, plugin_parameters
 from imagefactory_ec2.credentials import parse_credentials
 from imagefactory_ec2.provider import parse_provider
-from imagefactory_ec2.settings import PushSettings, image_format
+from imagefactory_ec2.settings import PushSettings
 
 SEED_XML_SHAPE = {"ec2_credentials": {
     "account_number": "\n  1234-5678-9012\n",
@@ -83,22 +85,27 @@ def test_bad_providers(provider: object, message: str) -> None:
 
 
 def test_settings_come_from_parameters_then_config() -> None:
-    settings = PushSettings.read({"ec2_upload": "S3"}, {"ec2_upload_threads": "4",
-                                                       "ec2_s3_bucket": "staging"})
-    assert settings == PushSettings(upload="s3", threads=4, boot_mode=None, s3_bucket="staging")
-    assert PushSettings.read({}, {}).upload == "ebs"
-    assert image_format({}, {"ec2_image_format": "vmdk"}) == "vmdk"
-    assert image_format({}, {}) == "raw"
+    resolved = plugin_parameters(imagefactory_ec2, {"ec2_upload": "S3"},
+                                 {"ec2_upload_threads": "4", "ec2_s3_bucket": "staging"})
+    assert PushSettings.read(resolved) == PushSettings(upload="s3", threads=4, boot_mode=None,
+                                                       s3_bucket="staging")
+    defaults = plugin_parameters(imagefactory_ec2)
+    assert PushSettings.read(defaults).upload == "ebs"
+    assert defaults["ec2_image_format"] == "raw"
+    assert plugin_parameters(imagefactory_ec2, config={"ec2_image_format": "VMDK"})[
+        "ec2_image_format"] == "vmdk"
 
 
 @pytest.mark.parametrize(("parameters", "message"), [
-    ({"ec2_upload": "ftp"}, "ec2_upload must be one of ebs, s3"),
-    ({"ec2_upload_threads": "many"}, "ec2_upload_threads must be a whole number"),
-    ({"ec2_upload_threads": 0}, "ec2_upload_threads must be a whole number"),
-    ({"ec2_boot_mode": "bios"}, "ec2_boot_mode must be one of"),
+    ({"ec2_upload": "ftp"}, "parameter 'ec2_upload' (request): cannot use 'ftp': expected a "
+                            "string, one of ebs, s3"),
+    ({"ec2_upload_threads": "many"}, "expected a whole number, from 1 to 128"),
+    ({"ec2_upload_threads": 0}, "expected a whole number, from 1 to 128"),
+    ({"ec2_boot_mode": "bios"}, "one of uefi-preferred, uefi, legacy-bios"),
+    ({"ec2_image_format": "qcow2"}, "one of raw, vmdk, vhd"),
+    ({"ec2_s3_bucket": "Bad_Bucket"}, "matching"),
 ])
 def test_bad_settings(parameters: dict, message: str) -> None:
-    with pytest.raises(BuildError, match=message):
-        PushSettings.read(parameters, {})
-    with pytest.raises(BuildError, match="ec2_image_format must be one of raw, vmdk, vhd"):
-        image_format({"ec2_image_format": "qcow2"}, {})
+    with pytest.raises(ParameterError) as raised:
+        plugin_parameters(imagefactory_ec2, parameters)
+    assert message in str(raised.value)

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildError
 from imagefactory_ec2 import (
     imagefactory_create_target_image,
     imagefactory_delete_from_provider,
@@ -18,7 +18,8 @@ def push(kit, endpoint: dict[str, Any], disk, **overrides: Any):
     ctx = overrides.pop("ctx", None) or kit.ctx()
     target = overrides.pop("target_image", None) or kit.target(disk)
     arguments = {"template": kit.template(), "provider": kit.provider(endpoint),
-                 "credentials": kit.json_credentials(endpoint), "parameters": {}, **overrides}
+                 "credentials": kit.json_credentials(endpoint), "parameters": kit.parameters(),
+                 **overrides}
     result = imagefactory_push_image(ctx=ctx, target_image=target, target="ec2", **arguments)
     return ctx, result
 
@@ -76,7 +77,7 @@ def test_arm64_and_boot_mode_parameter(kit, moto_endpoint_aws_blocks) -> None:
     disk = kit.disk()
     _, arm = push(kit, moto_endpoint_aws_blocks, disk, template=kit.template("aarch64"))
     _, bios = push(kit, moto_endpoint_aws_blocks, disk,
-                   parameters={"ec2_boot_mode": "legacy-bios"})
+                   parameters=kit.parameters({"ec2_boot_mode": "legacy-bios"}))
     ec2 = kit.client(moto_endpoint_aws_blocks, "ec2")
     images = ec2.describe_images(ImageIds=[arm.identifier_on_provider,
                                            bios.identifier_on_provider])["Images"]
@@ -86,15 +87,14 @@ def test_arm64_and_boot_mode_parameter(kit, moto_endpoint_aws_blocks) -> None:
     assert by_id[bios.identifier_on_provider]["BootMode"] == "legacy-bios"
 
 
-def test_template_from_the_stored_record_and_vmdk_target(kit, moto_endpoint_aws_blocks) -> None:
-    """No parsed template (push of an existing target image), and a VMDK body: the stored TDL
-    gives the architecture, and the VMDK is converted to raw for the EBS upload."""
+def test_vmdk_target_is_converted_for_the_ebs_upload(kit, moto_endpoint_aws_blocks) -> None:
+    """A VMDK body is converted to raw for the EBS upload."""
     raw = kit.disk()
     vmdk_ctx = kit.ctx()
     imagefactory_create_target_image(ctx=vmdk_ctx, template=kit.template(),
                                      base_image=kit.target(raw), source_disk=raw, target="ec2",
-                                     parameters={"ec2_image_format": "vmdk"})
-    ctx, result = push(kit, moto_endpoint_aws_blocks, vmdk_ctx.body_path, template=None)
+                                     parameters=kit.parameters({"ec2_image_format": "vmdk"}))
+    ctx, result = push(kit, moto_endpoint_aws_blocks, vmdk_ctx.body_path)
     ebs = kit.client(moto_endpoint_aws_blocks, "ebs")
     assert kit.snapshot_blocks(ebs, result.properties["snapshot_id"]) == \
         kit.nonzero_blocks(raw, moto_endpoint_aws_blocks["ebs_block_size"])
@@ -130,7 +130,8 @@ def test_delete_removes_ami_and_snapshots(kit, any_moto) -> None:
     delete_ctx = kit.ctx()
     imagefactory_delete_from_provider(ctx=delete_ctx, provider_image=record, target="ec2",
                                       provider=kit.provider(any_moto),
-                                      credentials=kit.xml_credentials(any_moto), parameters={})
+                                      credentials=kit.xml_credentials(any_moto),
+                                      parameters=kit.parameters())
     assert ec2.describe_images(ImageIds=[result.identifier_on_provider])["Images"] == []
     for snapshot_id in {result.properties["snapshot_id"], *snapshot_ids}:
         with pytest.raises(ec2.exceptions.ClientError, match=r"InvalidSnapshot\.NotFound"):
@@ -139,7 +140,8 @@ def test_delete_removes_ami_and_snapshots(kit, any_moto) -> None:
     # a repeated DELETE (say, after a DELETEFAILED) finds nothing left and succeeds
     imagefactory_delete_from_provider(ctx=kit.ctx(), provider_image=record, target="ec2",
                                       provider=kit.provider(any_moto),
-                                      credentials=kit.json_credentials(any_moto), parameters={})
+                                      credentials=kit.json_credentials(any_moto),
+                                      parameters=kit.parameters())
 
 
 def test_delete_reports_what_the_cloud_refuses(kit, moto_endpoint_aws_blocks) -> None:
@@ -156,7 +158,7 @@ def test_delete_reports_what_the_cloud_refuses(kit, moto_endpoint_aws_blocks) ->
         imagefactory_delete_from_provider(
             ctx=kit.ctx(), provider_image=kit.provider_image(ctx.image_id, result),
             target="ec2", provider=kit.provider(endpoint),
-            credentials=kit.json_credentials(endpoint), parameters={})
+            credentials=kit.json_credentials(endpoint), parameters=kit.parameters())
     assert ec2.describe_images(ImageIds=[result.identifier_on_provider])["Images"] == []
     ec2.deregister_image(ImageId=other["ImageId"])
     ec2.delete_snapshot(SnapshotId=snapshot_id)
@@ -170,4 +172,4 @@ def test_delete_refuses_another_region(kit, moto_endpoint_aws_blocks) -> None:
         imagefactory_delete_from_provider(
             ctx=kit.ctx(), provider_image=kit.provider_image(ctx.image_id, result),
             target="ec2", provider={**kit.provider(endpoint), "region": "eu-west-1"},
-            credentials=kit.json_credentials(endpoint), parameters={})
+            credentials=kit.json_credentials(endpoint), parameters=kit.parameters())

@@ -11,13 +11,13 @@ import uuid
 from typing import Any
 
 import pytest
-from imagefactory_core.errors import BuildCancelled, BuildError
+from imagefactory_core.plugin import BuildCancelled, BuildError
 from imagefactory_ec2 import imagefactory_push_image
 
 
 def push(kit, ctx, endpoint: dict[str, Any], credentials: dict[str, Any], **overrides: Any):
     arguments = {"template": kit.template(), "provider": kit.provider(endpoint),
-                 "credentials": credentials, "parameters": {}, **overrides}
+                 "credentials": credentials, "parameters": kit.parameters(), **overrides}
     return imagefactory_push_image(ctx=ctx, target_image=kit.target(kit.disk()), target="ec2",
                                    **arguments)
 

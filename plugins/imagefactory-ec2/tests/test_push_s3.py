@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from botocore.stub import ANY, Stubber
-from imagefactory_core.errors import BuildCancelled, BuildError
+from imagefactory_core.plugin import BuildCancelled, BuildError
 from imagefactory_ec2 import (
     imagefactory_create_target_image,
     imagefactory_delete_from_provider,
@@ -104,7 +104,7 @@ def push(kit, endpoint, ctx, disk, parameters: dict[str, Any]):
     return imagefactory_push_image(
         ctx=ctx, template=kit.template(), target_image=kit.target(disk), target="ec2",
         provider=kit.provider(endpoint), credentials=kit.xml_credentials(endpoint),
-        parameters={"ec2_upload": "s3", **parameters})
+        parameters=kit.parameters({"ec2_upload": "s3", **parameters}))
 
 
 @pytest.mark.parametrize(("image_format", "bucket"), [
@@ -120,7 +120,8 @@ def test_s3_multipart_upload_then_import(kit, moto_endpoint_aws_blocks, fake_imp
         made = kit.ctx()
         imagefactory_create_target_image(ctx=made, template=kit.template(),
                                          base_image=kit.target(disk), source_disk=disk,
-                                         target="ec2", parameters={"ec2_image_format": "vmdk"})
+                                         target="ec2",
+                                         parameters=kit.parameters({"ec2_image_format": "vmdk"}))
         disk = made.body_path
     ctx = kit.ctx()
     expected_bucket = bucket or "imagefactory-import-123456789012-us-east-1"
@@ -152,7 +153,7 @@ def test_s3_multipart_upload_then_import(kit, moto_endpoint_aws_blocks, fake_imp
     imagefactory_delete_from_provider(
         ctx=kit.ctx(), provider_image=kit.provider_image(ctx.image_id, result), target="ec2",
         provider=kit.provider(endpoint), credentials=kit.json_credentials(endpoint),
-        parameters={})
+        parameters=kit.parameters())
     assert ec2.describe_images(ImageIds=[result.identifier_on_provider])["Images"] == []
     with pytest.raises(ec2.exceptions.ClientError, match=r"InvalidSnapshot\.NotFound"):
         ec2.describe_snapshots(SnapshotIds=[snapshot_id])

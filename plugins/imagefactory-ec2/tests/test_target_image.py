@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from imagefactory_core.errors import BuildCancelled
+from imagefactory_core.plugin import BuildCancelled
 from imagefactory_ec2 import (
     imagefactory_cloud_targets,
     imagefactory_create_target_image,
@@ -31,7 +31,8 @@ def test_registers_the_ec2_target() -> None:
 
 
 def test_target_content(kit) -> None:
-    content = imagefactory_target_content(target="ec2", template=kit.template(), parameters={})
+    content = imagefactory_target_content(target="ec2", template=kit.template(),
+                                          parameters=kit.parameters())
     assert {"cloud-init", "cloud-guest-utils"} <= set(content.packages)
     assert b"datasource_list: [ Ec2, None ]" in \
         content.files["/etc/cloud/cloud.cfg.d/90-imagefactory-ec2.cfg"]
@@ -46,7 +47,7 @@ def test_target_image_formats(kit, image_format: str, qemu_format: str) -> None:
     ctx = kit.ctx()
     result = imagefactory_create_target_image(
         ctx=ctx, template=kit.template(), base_image=kit.target(source), source_disk=source,
-        target="ec2", parameters={"ec2_image_format": image_format})
+        target="ec2", parameters=kit.parameters({"ec2_image_format": image_format}))
     assert result.properties == {"disk_format": image_format}
     # qemu-img does not probe fixed VHDs (their only signature is a footer): name the format
     info = qemu_info(ctx.body_path, "vpc" if image_format == "vhd" else None)
@@ -66,7 +67,7 @@ def test_raw_target_stays_sparse_and_equal(kit) -> None:
     ctx = kit.ctx()
     imagefactory_create_target_image(ctx=ctx, template=kit.template(),
                                      base_image=kit.target(source), source_disk=source,
-                                     target="ec2", parameters={})
+                                     target="ec2", parameters=kit.parameters())
     assert ctx.body_path.read_bytes() == source.read_bytes()
     assert os.stat(ctx.body_path).st_blocks * 512 < 4 * 1024 * 1024  # 32 MiB, ~2 MiB allocated
 
@@ -78,7 +79,7 @@ def test_raw_target_honours_cancellation(kit) -> None:
     with pytest.raises(BuildCancelled):
         imagefactory_create_target_image(ctx=ctx, template=kit.template(),
                                          base_image=kit.target(source), source_disk=source,
-                                         target="ec2", parameters={})
+                                         target="ec2", parameters=kit.parameters())
 
 
 @pytest.mark.parametrize(("table", "boot_code", "expected"), [

@@ -18,9 +18,8 @@ import imagefactory_openstack as plugin
 import openstack
 import openstack.connection
 import pytest
-from imagefactory_core.model import ImageKind, ImageRecord, Status, StatusDetail
-from imagefactory_core.tdl import OSSpec, Template
-from imagefactory_core.testing import RecordingBuildContext, make_build_context
+from imagefactory_core.plugin import ImageKind, ImageView, OSSpec, Template
+from imagefactory_core.testing import RecordingBuildContext, make_build_context, plugin_parameters
 
 MIB = 1024 * 1024
 _ids = itertools.count(1)
@@ -62,26 +61,22 @@ def new_id(kind: str) -> str:
     return f"test-{kind}-{os.getpid()}-{next(_ids)}"
 
 
-def image_record(kind: ImageKind, body: Path, **fields: Any) -> ImageRecord:
+def image_record(kind: ImageKind, body: Path, **fields: Any) -> ImageView:
     """A COMPLETE image of `kind` whose body is `body`, as the core hands it to a hook."""
-    return ImageRecord(
-        id=new_id(kind.singular), kind=kind, status=Status.COMPLETE, percent_complete=100,
-        status_detail=StatusDetail("done"), template=None, parameters={}, icicle=None,
-        body_path=body, **fields,
-    )
+    return ImageView(id=new_id(kind.singular), kind=kind, body_path=body, **fields)
 
 
 @pytest.fixture
-def target_image() -> Callable[..., ImageRecord]:
+def target_image() -> Callable[..., ImageView]:
     """Make the target image record of a body (and its properties), as a push receives it."""
-    def make(body: Path, properties: dict[str, Any] | None = None) -> ImageRecord:
+    def make(body: Path, properties: dict[str, Any] | None = None) -> ImageView:
         return image_record(ImageKind.TARGET, body, base_image_id=new_id("base"),
                             target="openstack-kvm", properties=properties or {})
     return make
 
 
 @pytest.fixture
-def provider_image() -> Callable[[str | None], ImageRecord]:
+def provider_image() -> Callable[[str | None], ImageView]:
     """Make the provider image record of a Glance image id, as a delete receives it."""
     return lambda identifier: image_record(ImageKind.PROVIDER, Path("/nonexistent"),
                                            target="openstack-kvm",
@@ -91,18 +86,20 @@ def provider_image() -> Callable[[str | None], ImageRecord]:
 @pytest.fixture
 def new_context(tmp_path: Path) -> Callable[..., RecordingBuildContext]:
     """Make build contexts under this test's tmp_path, each with its own id and workdir."""
-    def make(**config: object) -> RecordingBuildContext:
+    def make() -> RecordingBuildContext:
         image_id = new_id("image")
-        return make_build_context(tmp_path / image_id, image_id, **config)
+        return make_build_context(tmp_path / image_id, image_id)
     return make
 
 
 def run_create_target(ctx: RecordingBuildContext, template: Template, disk: Path,
-                      **parameters: Any) -> dict[str, Any]:
-    """Run the create-target hook on `disk`; return the result's properties."""
+                      config: dict[str, Any] | None = None, **request: Any) -> dict[str, Any]:
+    """Run the create-target hook on `disk` with the parameters the core would resolve from
+    `request` and the plugin's `config`; return the result's properties."""
     result = plugin.imagefactory_create_target_image(
         ctx=ctx, template=template, base_image=image_record(ImageKind.BASE, disk),
-        source_disk=disk, target="openstack-kvm", parameters=parameters)
+        source_disk=disk, target="openstack-kvm",
+        parameters=plugin_parameters(plugin, request, config))
     assert result is not None
     return result.properties
 

@@ -1,7 +1,7 @@
 """Reading the seed's provider and credential formats (no service needed)."""
 
 import pytest
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildError
 from imagefactory_openstack.account import Account, account_from_request
 
 KEYSTONE = "http://127.0.0.1:5000/v3"

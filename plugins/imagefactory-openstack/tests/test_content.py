@@ -5,16 +5,15 @@ from pathlib import Path
 
 import imagefactory_openstack as plugin
 import pytest
-from imagefactory_core.errors import BuildError
-from imagefactory_core.model import ImageRecord
-from imagefactory_core.tdl import OSSpec, Template
+from imagefactory_core.plugin import ImageView, OSSpec, Template
+from imagefactory_core.testing import ParameterError, plugin_parameters
 from imagefactory_openstack.metadata import image_name, image_properties
 
 
 def test_content_brings_cloud_init_serial_console_and_classic_nic_names(
         template: Template) -> None:
     content = plugin.imagefactory_target_content(target="openstack-kvm", template=template,
-                                                 parameters={})
+                                                 parameters=plugin_parameters(plugin))
     assert content is not None
     assert content.packages == ("cloud-init", "cloud-guest-utils")
     grub = content.files["/etc/default/grub.d/90-imagefactory-openstack.cfg"].decode()
@@ -29,17 +28,16 @@ def test_content_picks_the_family_growpart_package() -> None:
     rhel = Template(xml="<template/>", name="r", os=OSSpec(
         name="RHEL-9", version="9.4", arch="x86_64", install_type="url"))
     content = plugin.imagefactory_target_content(target="openstack", template=rhel,
-                                                 parameters={})
+                                                 parameters=plugin_parameters(plugin))
     assert content is not None
     assert content.packages == ("cloud-init", "cloud-utils-growpart")
 
 
 def test_properties_describe_os_hardware_and_origin(
-        template: Template, target_image: Callable[[Path], ImageRecord]) -> None:
+        template: Template, target_image: Callable[[Path], ImageView]) -> None:
     target = target_image(Path("/x"))
-    properties = image_properties(template, target, "prov-1",
-                                  {"openstack_image_properties": {"hw_qemu_guest_agent": "yes",
-                                                                  "hw_vif_model": "e1000"}})
+    properties = image_properties(template, target, "prov-1", plugin_parameters(plugin, {
+        "openstack_image_properties": {"hw_qemu_guest_agent": "yes", "hw_vif_model": "e1000"}}))
     assert properties == {
         "os_distro": "debian", "os_version": "12", "architecture": "x86_64",
         "hw_disk_bus": "virtio", "hw_vif_model": "e1000", "hw_firmware_type": "bios",
@@ -47,20 +45,20 @@ def test_properties_describe_os_hardware_and_origin(
         "imagefactory_target_image_id": target.id,
         "imagefactory_base_image_id": target.base_image_id,
     }
-    assert image_properties(None, target, "p", {"openstack_firmware": "UEFI"})[
-        "hw_firmware_type"] == "uefi"
+    assert image_properties(None, target, "p", plugin_parameters(
+        plugin, {"openstack_firmware": "UEFI"}))["hw_firmware_type"] == "uefi"
 
 
-def test_bad_firmware_and_properties_are_refused(
-        template: Template, target_image: Callable[[Path], ImageRecord]) -> None:
-    with pytest.raises(BuildError, match="openstack_firmware"):
-        image_properties(template, target_image(Path("/x")), "p", {"openstack_firmware": "efi"})
-    with pytest.raises(BuildError, match="openstack_image_properties"):
-        image_properties(template, target_image(Path("/x")), "p",
-                         {"openstack_image_properties": ["a"]})
+def test_bad_firmware_and_properties_are_refused() -> None:
+    with pytest.raises(ParameterError, match=r"'openstack_firmware'.*one of bios, uefi"):
+        plugin_parameters(plugin, {"openstack_firmware": "efi"})
+    with pytest.raises(ParameterError, match=r"'openstack_image_properties'.*a JSON object"):
+        plugin_parameters(plugin, {"openstack_image_properties": ["a"]})
 
 
 def test_image_name_is_tdl_name_and_id_unless_given(template: Template) -> None:
-    assert image_name(template, "abc", {}) == "jeos-abc"
-    assert image_name(None, "abc", {}) == "imagefactory-abc"
-    assert image_name(template, "abc", {"openstack_image_name": "web"}) == "web"
+    defaults = plugin_parameters(plugin)
+    assert image_name(template, "abc", defaults) == "jeos-abc"
+    assert image_name(None, "abc", defaults) == "imagefactory-abc"
+    named = plugin_parameters(plugin, {"openstack_image_name": "web"})
+    assert image_name(template, "abc", named) == "web"

@@ -10,10 +10,8 @@ import openstack
 import openstack.connection
 import openstack.exceptions
 import pytest
-from imagefactory_core.errors import BuildCancelled, BuildError
-from imagefactory_core.model import ImageRecord
-from imagefactory_core.tdl import Template
-from imagefactory_core.testing import RecordingBuildContext
+from imagefactory_core.plugin import BuildCancelled, BuildError, ImageView, Template
+from imagefactory_core.testing import RecordingBuildContext, plugin_parameters
 
 # openstacksdk warns about its own internals (InfluxDB support, renamed methods) on every call.
 pytestmark = [pytest.mark.slow,
@@ -23,12 +21,13 @@ NewContext = Callable[..., RecordingBuildContext]
 Connection = openstack.connection.Connection
 
 
-def push(ctx: RecordingBuildContext, target: ImageRecord, provider: Any,
+def push(ctx: RecordingBuildContext, target: ImageView, provider: Any,
          credentials: dict[str, Any], template: Template | None = None,
-         **parameters: Any) -> Any:
+         config: dict[str, Any] | None = None, **request: Any) -> Any:
     return plugin.imagefactory_push_image(
         ctx=ctx, template=template, target_image=target, target="openstack-kvm",
-        provider=provider, credentials=credentials, parameters=parameters)
+        provider=provider, credentials=credentials,
+        parameters=plugin_parameters(plugin, request, config))
 
 
 def glance_record(conn: Connection, image_id: str) -> dict[str, Any]:
@@ -44,7 +43,7 @@ def glance_images(conn: Connection, ctx: RecordingBuildContext) -> list[Any]:
 
 
 def test_push_through_keystone_with_seed_xml_credentials(
-        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        new_context: NewContext, target_image: Callable[[Path], ImageView],
         qcow2_disk: Path, template: Template, openstack_cloud: dict[str, Any],
         xml_credentials: dict[str, Any], admin: Connection,
         digest: Callable[[Path, str], str]) -> None:
@@ -82,7 +81,7 @@ def test_push_through_keystone_with_seed_xml_credentials(
 
 
 def test_push_verifies_against_the_digest_the_target_image_recorded(
-        new_context: NewContext, target_image: Callable[..., ImageRecord],
+        new_context: NewContext, target_image: Callable[..., ImageView],
         qcow2_target: tuple[Path, dict[str, Any]], openstack_cloud: dict[str, Any],
         xml_credentials: dict[str, Any], admin: Connection) -> None:
     body, properties = qcow2_target
@@ -98,7 +97,7 @@ def test_push_verifies_against_the_digest_the_target_image_recorded(
 
 
 def test_a_digest_mismatch_fails_and_deletes_the_image(
-        new_context: NewContext, target_image: Callable[..., ImageRecord],
+        new_context: NewContext, target_image: Callable[..., ImageView],
         qcow2_target: tuple[Path, dict[str, Any]], openstack_cloud: dict[str, Any],
         xml_credentials: dict[str, Any], admin: Connection) -> None:
     body, properties = qcow2_target
@@ -114,7 +113,7 @@ def test_a_digest_mismatch_fails_and_deletes_the_image(
 
 
 def test_progress_is_monotone_and_reaches_100(
-        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        new_context: NewContext, target_image: Callable[[Path], ImageView],
         raw_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any]) -> None:
     ctx = new_context()
     push(ctx, target_image(raw_disk), {"auth_url": openstack_cloud["auth_url"]},
@@ -127,7 +126,7 @@ def test_progress_is_monotone_and_reaches_100(
 
 
 def test_push_to_a_direct_glance_endpoint_without_auth(
-        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        new_context: NewContext, target_image: Callable[[Path], ImageView],
         qcow2_disk: Path, template: Template, glance_noauth: dict[str, Any],
         digest: Callable[[Path, str], str]) -> None:
     ctx = new_context()
@@ -146,7 +145,7 @@ def test_push_to_a_direct_glance_endpoint_without_auth(
 
 
 def test_push_to_a_direct_glance_endpoint_with_a_keystone_token(
-        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        new_context: NewContext, target_image: Callable[[Path], ImageView],
         qcow2_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
         admin: Connection) -> None:
     ctx = new_context()
@@ -158,7 +157,7 @@ def test_push_to_a_direct_glance_endpoint_with_a_keystone_token(
 
 
 def test_push_to_a_clouds_yaml_cloud(
-        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        new_context: NewContext, target_image: Callable[[Path], ImageView],
         qcow2_disk: Path, openstack_cloud: dict[str, Any], admin: Connection,
         tmp_path: Path) -> None:
     clouds = tmp_path / "clouds.yaml"
@@ -168,15 +167,16 @@ def test_push_to_a_clouds_yaml_cloud(
         f"      username: {openstack_cloud['username']}\n"
         f"      project_name: {openstack_cloud['project_name']}\n"
         "      user_domain_name: Default\n      project_domain_name: Default\n")
-    ctx = new_context(clouds_file=str(clouds))
+    ctx = new_context()
     # The password is not in clouds.yaml: the request's credentials complete the cloud.
     result = push(ctx, target_image(qcow2_disk), "local",
-                  {"password": openstack_cloud["password"]})
+                  {"password": openstack_cloud["password"]},
+                  config={"clouds_file": str(clouds)})
     assert admin.image.get_image(result.identifier_on_provider).status == "active"
 
 
 def test_wrong_password_fails_clearly_and_leaves_nothing(
-        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        new_context: NewContext, target_image: Callable[[Path], ImageView],
         qcow2_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
         admin: Connection) -> None:
     ctx = new_context()
@@ -194,7 +194,7 @@ def test_wrong_password_fails_clearly_and_leaves_nothing(
 
 
 def test_cancellation_mid_upload_deletes_the_partial_image(
-        new_context: NewContext, target_image: Callable[[Path], ImageRecord],
+        new_context: NewContext, target_image: Callable[[Path], ImageView],
         raw_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
         admin: Connection) -> None:
     ctx = new_context()

@@ -1,11 +1,9 @@
-"""The plugin is found through its entry point and its hooks match the core's specifications."""
+"""The plugin is found through its entry point and loads as the service loads it."""
 
 from importlib.metadata import entry_points
 
 import imagefactory_openstack
-import pluggy
-
-from imagefactory_core import NAME, hookspecs
+from imagefactory_core.testing import loaded_plugin
 
 
 def test_entry_point_names_the_package() -> None:
@@ -13,11 +11,9 @@ def test_entry_point_names_the_package() -> None:
     assert found["openstack"] == "imagefactory_openstack"
 
 
-def test_hooks_match_the_core_specifications() -> None:
-    manager = pluggy.PluginManager(NAME)
-    manager.add_hookspecs(hookspecs)
-    manager.register(imagefactory_openstack)
-    manager.check_pending()
-    targets = manager.hook.imagefactory_cloud_targets()
-    assert [(t.name, t.aliases) for found in targets for t in found] == [
-        ("openstack-kvm", ("openstack",))]
+def test_the_plugin_loads_with_its_target_and_parameters() -> None:
+    shown = loaded_plugin(imagefactory_openstack)
+    assert shown["api_version"] == "1.0"
+    assert shown["targets"] == [["openstack-kvm", "openstack"]]
+    assert {p["name"] for p in shown["parameters"] if p["operator_only"]} == {
+        "clouds_file", "active_timeout"}

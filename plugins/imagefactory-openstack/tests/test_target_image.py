@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imagefactory_core.errors import BuildError
-from imagefactory_core.tdl import Template
-from imagefactory_core.testing import RecordingBuildContext
+from imagefactory_core.plugin import Template
+from imagefactory_core.testing import ParameterError, RecordingBuildContext
 
 pytestmark = pytest.mark.slow
 
@@ -59,10 +58,10 @@ def test_plugin_config_can_make_compression_the_default(new_context: NewContext,
                                                         create_target: CreateTarget,
                                                         template: Template,
                                                         raw_disk: Path) -> None:
-    ctx = new_context(image_format="qcow2-compressed")
-    assert create_target(ctx, template, raw_disk)["image_format"] == "qcow2-compressed"
-    overridden = new_context(image_format="qcow2-compressed")
-    assert create_target(overridden, template, raw_disk,
+    config = {"openstack_image_format": "qcow2-compressed"}
+    assert create_target(new_context(), template, raw_disk,
+                         config)["image_format"] == "qcow2-compressed"
+    assert create_target(new_context(), template, raw_disk, config,
                          openstack_image_format="raw")["disk_format"] == "raw"
 
 
@@ -78,5 +77,6 @@ def test_raw_when_asked(new_context: NewContext, create_target: CreateTarget,
 
 def test_unknown_format_is_refused(new_context: NewContext, create_target: CreateTarget,
                                    template: Template, raw_disk: Path) -> None:
-    with pytest.raises(BuildError, match="'vmdk' is not one of qcow2, qcow2-compressed, raw"):
+    with pytest.raises(ParameterError, match="cannot use 'vmdk': expected a string, one of "
+                                             "qcow2, qcow2-compressed, raw"):
         create_target(new_context(), template, raw_disk, openstack_image_format="vmdk")

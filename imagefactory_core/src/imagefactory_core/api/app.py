@@ -66,6 +66,7 @@ def build_services(config: Config, plugins: PluginHost | None = None) -> Service
     store = ImageStore(engine_db, config.storage_dir, Sealer(config.secret_key_file))
     plugins = plugins or load_plugins(disabled=config.disabled_plugins,
                                      modules=config.plugin_modules)
+    plugins.configure(config.plugins)
     engine = BuildEngine(store, plugins, config)
     return Services(config, store, plugins, engine, ImageService(config, store, plugins, engine))
 
@@ -75,7 +76,7 @@ def route_table(services: Services) -> list[tuple[str, object, str | None]]:
     config, images = services.config, services.images
     routes: list[tuple[str, object, str | None]] = [
         ("", Root(), None),
-        ("/openapi.json", OpenAPIDocument(), None),
+        ("/openapi.json", OpenAPIDocument(services.plugins), None),
         ("/plugins", Plugins(services.plugins, config), None),
         ("/plugins/{plugin_id}", Plugins(services.plugins, config), "one"),
     ]

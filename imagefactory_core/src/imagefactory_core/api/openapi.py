@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 description of the REST API, served at /imagefactory/openapi.json.
 
 Written out by hand (it is documentation); `tests/test_openapi.py` checks that every route
-and method the app serves is described here and that nothing described here is missing.
+and method the app serves is described here and that nothing described here is missing. The
+request's ``parameters`` are the one part generated: the declarations of the loaded plugins.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 import falcon
 
 from .. import __version__
+from ..parameters import CORE, CORE_PARAMETERS, Parameter
+from ..plugins import PluginHost
 
 JSON = "application/json"
 ERROR = {"description": "Error",
@@ -140,9 +143,7 @@ SCHEMAS: dict[str, Any] = {
             "provider": {"oneOf": [{"type": "string"}, {"type": "object"}]},
             "credentials": {"oneOf": [{"type": "string", "description": "provider_credentials XML"},
                                       {"type": "object"}]},
-            "parameters": {"type": "object",
-                           "properties": {"callbacks": {"type": "array",
-                                                        "items": {"type": "string"}}}},
+            "parameters": {"type": "object"},
             "base_image_id": {"type": "string"},
             "target_image_id": {"type": "string"},
         },
@@ -180,12 +181,30 @@ SCHEMAS: dict[str, Any] = {
         "type": {"enum": ["os", "cloud", None]}, "description": {"type": ["string", "null"]},
         "version": {"type": ["string", "null"]}, "license": {"type": ["string", "null"]},
         "maintainer": {"type": "object"}, "targets": {"type": "array"},
-        "status": {"enum": ["loaded", "broken", "disabled"]},
-        "error": {"type": ["string", "null"]}}},
+        "api_version": {"type": ["string", "null"]},
+        "status": {"enum": ["loaded", "broken", "disabled", "incompatible"]},
+        "error": {"type": ["string", "null"]},
+        "parameters": {"type": "array", "description": "declared parameters (one plugin)"}}},
 }
 
 
-def document() -> dict[str, Any]:
+def parameters_schema(plugins: PluginHost) -> dict[str, Any]:
+    """The request's ``parameters``: every parameter the core and the loaded plugins declare.
+    Which of them a request may name depends on the plugins it calls (``x-plugins``)."""
+    owners: dict[str, list[tuple[str, Parameter]]] = {}
+    for owner, declared in [(CORE, CORE_PARAMETERS),
+                            *((info.id, info.parameters) for info in plugins.loaded())]:
+        for parameter in declared:
+            owners.setdefault(parameter.name, []).append((owner, parameter))
+    properties = {}
+    for name, declared_by in sorted(owners.items()):
+        first = declared_by[0][1]
+        properties[name] = {**first.schema(), "x-plugins": [owner for owner, _ in declared_by],
+                            "x-operator-only": first.operator_only}
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def document(plugins: PluginHost) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/imagefactory": {"get": {"summary": "Service name and versions",
                                   "responses": {"200": _json({"type": "object"}, "Versions")}}},
@@ -210,7 +229,10 @@ def document() -> dict[str, Any]:
                  "x-implementation-version": __version__},
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, "ImageRequest": {
+                **SCHEMAS["ImageRequest"],
+                "properties": {**SCHEMAS["ImageRequest"]["properties"],
+                               "parameters": parameters_schema(plugins)}}},
             "responses": {f"E{c}": {**ERROR, "description": f"HTTP {c}"} for c in codes},
             "securitySchemes": {"oauth1": {
                 "type": "http", "scheme": "OAuth",
@@ -220,5 +242,8 @@ def document() -> dict[str, Any]:
 
 
 class OpenAPIDocument:
+    def __init__(self, plugins: PluginHost):
+        self.plugins = plugins
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = document()
+        resp.media = document(self.plugins)

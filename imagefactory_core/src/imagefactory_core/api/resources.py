@@ -17,7 +17,7 @@ from .. import representation as rep
 from ..config import Config
 from ..model import ImageKind, ImageRecord, Status
 from ..plugins import PluginHost
-from ..service import ImageService
+from ..service import ImageService, Request
 from .media import read_image_request
 
 OWN_ID = {ImageKind.BASE: "base_id", ImageKind.TARGET: "target_id",
@@ -73,16 +73,17 @@ class ImageCollection:
     def on_post(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
         links = self._parents(ids)
         body = read_image_request(req, self.kind.singular)
+        request = Request(body.parameters, getattr(req.context, "oauth_client", None))
         base_id = links.get("base_image_id") or body.base_image_id
         if self.kind is ImageKind.BASE:
-            record = self.service.create_base(body.template, body.parameters)
+            record = self.service.create_base(body.template, request)
         elif self.kind is ImageKind.TARGET:
-            record = self.service.create_target(body.target, body.parameters,
+            record = self.service.create_target(body.target, request,
                                                 base_image_id=base_id,
                                                 template_text=body.template)
         else:
             record = self.service.create_provider(
-                body.target, body.provider, body.credentials, body.parameters,
+                body.target, body.provider, body.credentials, request,
                 target_image_id=links.get("target_image_id") or body.target_image_id,
                 base_image_id=None if links.get("target_image_id") else base_id,
                 template_text=body.template)
@@ -208,12 +209,12 @@ class Plugins:
         self.plugins = plugins
         self.config = config
 
-    def _shown(self, req: falcon.Request, info: Any) -> dict[str, Any]:
-        return {**info.metadata(),
+    def _shown(self, req: falcon.Request, info: Any, detailed: bool = False) -> dict[str, Any]:
+        return {**info.metadata(detailed),
                 "href": f"{base_url(req, self.config)}/imagefactory/plugins/{info.id}"}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"plugins": [self._shown(req, i) for i in self.plugins.infos.values()]}
 
     def on_get_one(self, req: falcon.Request, resp: falcon.Response, plugin_id: str) -> None:
-        resp.media = self._shown(req, self.plugins.get(plugin_id))
+        resp.media = self._shown(req, self.plugins.get(plugin_id), detailed=True)

@@ -14,20 +14,19 @@ import logging
 import threading
 import traceback
 from collections import defaultdict
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config
 from ..context import BuildContext
-from ..errors import BuildCancelled, BuildError, Conflict, ImageFactoryError, InvalidRequest
-from ..model import ImageKind, ImageRecord, Status
+from ..errors import BuildCancelled, BuildError, Conflict, InvalidRequest
+from ..model import ImageKind, ImageRecord, Outcome, Status
 from ..plugins import PluginHost
 from ..representation import full
 from ..store import ImageStore
 from .callbacks import CallbackNotifier
-from .work import JobSecrets, Work, remove_tree
+from .job import Job, Plan
+from .work import Work, remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +36,13 @@ PUSH_INTERRUPTED = ("the service restarted during the push; credentials are neve
 STOPPED = "cancelled: the service was stopped during the build; POST the image again"
 
 
-@dataclass
-class Job:
-    image_id: str
-    kind: ImageKind
-    action: str  # "build" or "delete"
-    parent_id: str | None
-    secrets: JobSecrets
-
-
 class BuildEngine:
     def __init__(self, store: ImageStore, plugins: PluginHost, config: Config,
                  notifier: CallbackNotifier | None = None):
         self.store = store
         self.plugins = plugins
         self.config = config
-        self.work = Work(store, plugins, config.plugin_config)
+        self.work = Work(store, plugins)
         self.notifier = notifier or CallbackNotifier(config.callback_timeout,
                                                      config.callback_retries)
         self._local = ThreadPoolExecutor(config.max_concurrent_local_sessions, "build")
@@ -77,14 +67,13 @@ class BuildEngine:
         return self.config.public_url or f"{scheme}://{host}:{self.config.port}"
 
     # -- submission -----------------------------------------------------------------------------
-    def submit(self, record: ImageRecord, secrets: JobSecrets) -> None:
+    def submit(self, record: ImageRecord, job: Job) -> None:
         """Queue the build (or push) of a NEW image; it waits for its parent if needed."""
-        parent = record.target_image_id or record.base_image_id
-        job = Job(record.id, record.kind, "build", parent, secrets)
         with self._lock:
             self._cancel[record.id] = threading.Event()
-            self._set(record.id, secrets.callbacks, status=Status.PENDING,
-                      activity="Queued" if parent is None else f"Waiting for image {parent}")
+            self._set(record.id, job.plan.callbacks, status=Status.PENDING,
+                      activity="Queued" if job.parent_id is None
+                      else f"Waiting for image {job.parent_id}")
             self._schedule(job)
 
     def _schedule(self, job: Job) -> None:
@@ -104,9 +93,9 @@ class BuildEngine:
 
     def _fail_cascade(self, job: Job, reason: str) -> None:
         self._cancel.pop(job.image_id, None)
-        self._set(job.image_id, job.secrets.callbacks, status=Status.FAILED, error=reason,
+        self.store.append_log(job.image_id, f"FAILED: {reason}")  # the evidence, then the verdict
+        self._set(job.image_id, job.plan.callbacks, status=Status.FAILED, error=reason,
                   activity="Parent image did not complete")
-        self.store.append_log(job.image_id, f"FAILED: {reason}")
         for child in self._waiting.pop(job.image_id, []):
             self._fail_cascade(child, f"{job.kind.value} {job.image_id} FAILED: {reason}")
 
@@ -116,8 +105,7 @@ class BuildEngine:
                 self._schedule(child)
 
     # -- execution ------------------------------------------------------------------------------
-    def _context(self, record: ImageRecord, event: threading.Event, plugin_id: str | None) \
-            -> BuildContext:
+    def _context(self, record: ImageRecord, event: threading.Event) -> BuildContext:
         workdir = self.config.work_dir / record.id
         workdir.mkdir(parents=True, exist_ok=True)
         return BuildContext(
@@ -125,20 +113,11 @@ class BuildEngine:
             workdir=workdir,
             body_path=record.body_path,
             cache_root=self.config.cache_dir,
-            config=self.config.plugin_config(plugin_id) if plugin_id else {},
             progress_sink=lambda percent, activity: self.store.set_progress(record.id, percent,
                                                                             activity),
             log_sink=lambda line: self.store.append_log(record.id, line),
             cancel_event=event,
         )
-
-    def _plugin_for(self, record: ImageRecord, secrets: JobSecrets) -> str | None:
-        try:
-            if record.kind is ImageKind.BASE:
-                return self.plugins.resolve_os(self.work.template(secrets).os).id
-            return self.plugins.resolve_cloud(record.target)[0].id
-        except ImageFactoryError:
-            return None  # the job itself reports the problem
 
     def _execute(self, job: Job) -> None:
         with self._lock:
@@ -146,71 +125,70 @@ class BuildEngine:
             if event is None or event.is_set() or self._stopping:
                 return
             self._running.add(job.image_id)
-        record = self.store.get(job.image_id)
-        callbacks = job.secrets.callbacks
-        ctx = self._context(record, event, self._plugin_for(record, job.secrets))
-        deleting = job.action == "delete"
-        self._set(record.id, callbacks, status=Status.DELETING if deleting else Status.BUILDING,
-                  activity="Starting")
-        final: dict[str, Any]
+        outcome: Outcome | None = None
+        ctx: BuildContext | None = None
         try:
-            if deleting:
-                self.work.unpush(record, ctx, job.secrets)
-                final = {"status": Status.DELETED, "activity": "Deleted from the provider"}
-            else:
-                run: Callable[..., dict[str, Any]] = {
-                    ImageKind.BASE: self.work.base, ImageKind.TARGET: self.work.target,
-                    ImageKind.PROVIDER: self.work.push}[job.kind]
-                final = {**run(record, ctx, job.secrets), "status": Status.COMPLETE,
-                         "percent_complete": 100, "activity": "Complete", "error": None}
+            record = self.store.get(job.image_id)
+            ctx = self._context(record, event)
+            deleting = job.action == "delete"
+            self._set(record.id, job.plan.callbacks,
+                      status=Status.DELETING if deleting else Status.BUILDING,
+                      activity="Starting")
+            outcome = self.work.run(job, record, ctx)
         except BuildCancelled:
-            final = self._cancelled_outcome(job)
-        except BuildError as exc:
-            ctx.log(f"FAILED: {exc}")
-            final = self._failed_outcome(job, ctx.redact(str(exc)))
-        except InvalidRequest as exc:
-            ctx.log(f"FAILED: {exc}")
-            final = self._failed_outcome(job, ctx.redact(str(exc)))
+            outcome = self._cancelled_outcome(job)
+        except (BuildError, InvalidRequest) as exc:
+            outcome = self._failed_outcome(job, ctx, str(exc))
         except Exception as exc:  # a plugin bug: keep the service up, keep the traceback
-            ctx.log(traceback.format_exc())
-            final = self._failed_outcome(
-                job, ctx.redact(f"internal error: {type(exc).__name__}: {exc}"))
+            if ctx is not None:
+                ctx.log(traceback.format_exc())
+            outcome = self._failed_outcome(job, ctx,
+                                           f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            remove_tree(ctx.workdir)
-        self._finish(job, final)
+            if ctx is not None:
+                remove_tree(ctx.workdir)
+            if outcome is None:  # a BaseException that is not an Exception: still final
+                outcome = self._failed_outcome(job, ctx, "the worker was interrupted")
+            self._finish(job, outcome)
 
-    def _failed_outcome(self, job: Job, message: str) -> dict[str, Any]:
+    def _failed_outcome(self, job: Job, ctx: BuildContext | None, message: str) -> Outcome:
+        shown = ctx.redact(message) if ctx is not None else message
+        if ctx is not None:
+            ctx.log(f"FAILED: {shown}")
+        else:
+            self.store.append_log(job.image_id, f"FAILED: {shown}")
         if job.action == "delete":
-            return {"status": Status.DELETEFAILED, "error": message, "activity": "Delete failed"}
+            return Outcome(Status.DELETEFAILED, "Delete failed", error=shown)
         self.store.remove_files(job.image_id)
-        return {"status": Status.FAILED, "error": message, "activity": "Failed"}
+        return Outcome(Status.FAILED, "Failed", error=shown)
 
-    def _cancelled_outcome(self, job: Job) -> dict[str, Any]:
+    def _cancelled_outcome(self, job: Job) -> Outcome:
         if job.action == "delete":
-            return {"status": Status.DELETEFAILED, "error": STOPPED, "activity": "Cancelled"}
+            return Outcome(Status.DELETEFAILED, "Cancelled", error=STOPPED)
+        self.store.remove_files(job.image_id)
         if job.image_id in self._delete_after_cancel:
-            self.store.remove_files(job.image_id)
-            return {"status": Status.DELETED, "activity": "Cancelled and deleted"}
-        self.store.remove_files(job.image_id)
+            return Outcome(Status.DELETED, "Cancelled and deleted")
         if self._stopping:
-            return {"status": Status.FAILED, "error": STOPPED, "activity": "Cancelled"}
-        return {"status": Status.FAILED, "error": "cancelled", "activity": "Cancelled"}
+            return Outcome(Status.FAILED, "Cancelled", error=STOPPED)
+        return Outcome(Status.FAILED, "Cancelled", error="cancelled")
 
-    def _finish(self, job: Job, final: dict[str, Any]) -> None:
+    def _finish(self, job: Job, outcome: Outcome) -> None:
         with self._lock:
             # log first: a follower of the log stops once it sees the final status
-            self.store.append_log(job.image_id, f"== {final['status'].value}")
-            self._set(job.image_id, job.secrets.callbacks, **final)
+            self.store.append_log(job.image_id, f"== {outcome.status.value}")
+            record = self.store.finish(job.image_id, outcome)
+            if job.plan.callbacks:
+                self.notifier.notify(job.plan.callbacks, full(self._base_url(), record))
             self._running.discard(job.image_id)
             self._cancel.pop(job.image_id, None)
             self._delete_after_cancel.discard(job.image_id)
-            if final["status"] is Status.COMPLETE:
+            if outcome.status is Status.COMPLETE:
                 self._release_children(job.image_id)
             else:
-                reason = final.get("error") or final["status"].value.lower()
+                reason = outcome.error or outcome.status.value.lower()
                 for child in self._waiting.pop(job.image_id, []):
                     self._fail_cascade(child, f"{job.kind.value} {job.image_id} "
-                                              f"{final['status'].value}: {reason}")
+                                              f"{outcome.status.value}: {reason}")
 
     # -- deletion -------------------------------------------------------------------------------
     def delete_local(self, record: ImageRecord) -> None:
@@ -241,17 +219,21 @@ class BuildEngine:
     def _stored_callbacks(self, image_id: str) -> list[str]:
         """The image's callback URLs, so deletions are reported like every status change."""
         try:
-            return list(self.store.secrets(image_id).get("callbacks", []))
-        except BuildError:  # secrets that cannot be unsealed must not block a delete
+            return Plan.from_json(self.store.sealed(image_id)).callbacks
+        except BuildError:  # a plan that cannot be unsealed must not block a delete
             return []
 
     def _drop_waiting(self, image_id: str) -> None:
         for jobs in self._waiting.values():
             jobs[:] = [j for j in jobs if j.image_id != image_id]
 
-    def delete_provider(self, record: ImageRecord, secrets: JobSecrets) -> None:
-        """Delete a provider image from its cloud (asynchronously), cancelling a push first."""
-        callbacks = secrets.callbacks = self._stored_callbacks(record.id)
+    def delete_provider(self, record: ImageRecord, provider: str | dict[str, Any] | None,
+                        credentials: dict[str, Any] | None) -> None:
+        """Delete a provider image from its cloud (asynchronously), cancelling a push first.
+
+        The delete uses the plan of the push (its cloud plugin and parameters); `provider` from
+        the request, when given, replaces the push's."""
+        callbacks = self._stored_callbacks(record.id)
         with self._lock:
             if self.store.get(record.id).status is Status.DELETING:
                 return  # already being deleted: cancelling that job would leave it on the cloud
@@ -272,17 +254,19 @@ class BuildEngine:
                 self._set(record.id, callbacks, status=Status.DELETED,
                           activity="Deleted (it was never on the provider)")
                 return
-            if not secrets.credentials:
+            if not credentials:
                 raise InvalidRequest(
                     f"provider image {record.id} is on {record.target} as "
                     f"{record.identifier_on_provider}: give 'credentials' (and 'provider', "
                     "'target') to delete it there"
                 )
+            plan = Plan.from_json(self.store.sealed(record.id))
+            plan.provider = provider or plan.provider
             self._cancel[record.id] = threading.Event()
             self._set(record.id, callbacks, status=Status.DELETING,
                       activity="Queued for deletion")
             self._uploads.submit(self._execute, Job(record.id, record.kind, "delete", None,
-                                                    secrets))
+                                                    plan, credentials))
 
     # -- lifecycle ------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -292,24 +276,22 @@ class BuildEngine:
             remove_tree(self.config.work_dir / record.id)  # what the interrupted run left
             unreadable = None
             try:
-                secrets = self.store.secrets(record.id)
+                plan = Plan.from_json(self.store.sealed(record.id))
             except BuildError as exc:  # the sealing key changed: not a reason to stay down
-                secrets, unreadable = {}, str(exc)
-            job_secrets = JobSecrets(template=secrets.get("template"),
-                                     callbacks=secrets.get("callbacks", []))
+                plan, unreadable = Plan(), str(exc)
             if record.status is Status.DELETING:
                 if record.kind is ImageKind.PROVIDER:
-                    self._set(record.id, job_secrets.callbacks, status=Status.DELETEFAILED,
+                    self._set(record.id, plan.callbacks, status=Status.DELETEFAILED,
                               error="the service restarted during the delete; DELETE again "
                                     "with credentials", activity="Delete interrupted")
                 else:
                     self.store.remove_files(record.id)
-                    self._set(record.id, job_secrets.callbacks, status=Status.DELETED,
+                    self._set(record.id, plan.callbacks, status=Status.DELETED,
                               activity="Deleted")
                 continue
             if record.kind is ImageKind.PROVIDER:
                 self.store.append_log(record.id, f"FAILED: {PUSH_INTERRUPTED}")
-                self._set(record.id, job_secrets.callbacks, status=Status.FAILED,
+                self._set(record.id, plan.callbacks, status=Status.FAILED,
                           error=PUSH_INTERRUPTED, activity="Push interrupted")
                 continue
             self.store.remove_files(record.id)
@@ -321,7 +303,8 @@ class BuildEngine:
             self.store.append_log(record.id, f"== {RESTARTED}")
             record = self.store.update(record.id, status=Status.NEW, percent_complete=0,
                                        activity=RESTARTED, error=None)
-            self.submit(record, job_secrets)
+            parent = record.target_image_id or record.base_image_id
+            self.submit(record, Job(record.id, record.kind, "build", parent, plan))
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Cancel running jobs (recorded FAILED, saying so); queued ones stay PENDING and are

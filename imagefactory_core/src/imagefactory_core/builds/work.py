@@ -1,7 +1,9 @@
-"""What each kind of job does, from a queued image to the values stored when it ends.
+"""What each kind of job does, from a queued image to the `Outcome` stored when it ends.
 
 The engine (`engine.py`) decides when a job runs; this module decides what it does, calling
-plugins through the `PluginHost` facade.
+plugins through the `PluginHost` facade with what the job's `Plan` says: which plugin, with
+which parameters. Each hook call gets a context bound to its plugin that masks the plugin's
+secret parameter values.
 """
 
 from __future__ import annotations
@@ -9,105 +11,122 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..context import BuildContext
 from ..errors import BuildError
-from ..model import ImageRecord
-from ..plugins import PluginHost
+from ..model import ImageKind, ImageRecord, Outcome, Status
+from ..parameters import secret_values
+from ..plugins import PluginHost, PluginInfo
 from ..processes import kill_recorded_groups
 from ..store import ImageStore
-from ..tdl import Template, parse_template
-
-
-@dataclass
-class JobSecrets:
-    """What a job needs but the database never holds in clear."""
-
-    template: str | None = None
-    callbacks: list[str] = field(default_factory=list)
-    provider: str | dict[str, Any] | None = None
-    credentials: dict[str, Any] | None = None
+from .job import Job, Plan
 
 
 class Work:
-    def __init__(self, store: ImageStore, plugins: PluginHost,
-                 plugin_config: Callable[[str], Mapping[str, Any]]):
+    def __init__(self, store: ImageStore, plugins: PluginHost):
         self.store = store
         self.plugins = plugins
-        self.plugin_config = plugin_config
 
-    def template(self, secrets: JobSecrets) -> Template:
-        if not secrets.template:
-            raise BuildError("this image has no template to build from")
-        return parse_template(secrets.template)
+    def run(self, job: Job, record: ImageRecord, ctx: BuildContext) -> Outcome:
+        """Do `job` on `record`; raise `BuildError` (or `BuildCancelled`) when it fails."""
+        if job.plan.template:
+            template = job.plan.parsed_template()
+            if template.os.rootpw:
+                ctx.add_secret(template.os.rootpw)
+        if job.action == "delete":
+            self._unpush(job, record, ctx)
+            return Outcome(Status.DELETED, "Deleted from the provider")
+        if job.kind is ImageKind.BASE:
+            return self._base(job, ctx)
+        if job.kind is ImageKind.TARGET:
+            return self._target(job, record, ctx)
+        return self._push(job, record, ctx)
 
-    def base(self, record: ImageRecord, ctx: BuildContext, secrets: JobSecrets) -> dict[str, Any]:
-        template = self.template(secrets)
-        if template.os.rootpw:
-            ctx.add_secret(template.os.rootpw)
-        os_plugin = self.plugins.resolve_os(template.os)
-        ctx.progress(0, f"Building {template.os.name} {template.os.version} "
-                        f"{template.os.arch} with plugin {os_plugin.id}")
-        result = self.plugins.create_base_image(os_plugin, ctx, template, record.parameters)
+    def _plugin(self, plugin_id: str | None) -> PluginInfo:
+        info = self.plugins.infos.get(plugin_id or "")
+        if info is None or info not in self.plugins.loaded():
+            raise BuildError(f"plugin {plugin_id!r} is not loaded any more; GET "
+                             "/imagefactory/plugins says why")
+        return info
+
+    @staticmethod
+    def _bound(ctx: BuildContext, plan: Plan, info: PluginInfo) -> tuple[BuildContext,
+                                                                         dict[str, Any]]:
+        """A context bound to `info` and that plugin's parameters."""
+        parameters = plan.parameters_of(info.id)
+        return ctx.bound(info.id, secret_values(info.parameters, parameters)), parameters
+
+    def _base(self, job: Job, ctx: BuildContext) -> Outcome:
+        template = job.plan.parsed_template()
+        os_plugin = self._plugin(job.plan.os_plugin)
+        os_ctx, parameters = self._bound(ctx, job.plan, os_plugin)
+        os_ctx.progress(0, f"Building {template.os.name} {template.os.version} "
+                           f"{template.os.arch} with plugin {os_plugin.id}")
+        result = self.plugins.create_base_image(os_plugin, os_ctx, template, parameters)
         _require_body(ctx)
-        return {"icicle": result.icicle,
-                "properties": {**result.properties, "os_plugin": os_plugin.id}}
+        return _complete(icicle=result.icicle,
+                         properties={**result.properties, "os_plugin": os_plugin.id})
 
-    def target(self, record: ImageRecord, ctx: BuildContext,
-               secrets: JobSecrets) -> dict[str, Any]:
-        template = self.template(secrets)
-        if template.os.rootpw:
-            ctx.add_secret(template.os.rootpw)
-        assert record.base_image_id and record.target
+    def _target(self, job: Job, record: ImageRecord, ctx: BuildContext) -> Outcome:
+        plan = job.plan
+        template = plan.parsed_template()
+        assert record.base_image_id and plan.target
         base = self.store.get(record.base_image_id)
-        cloud, target = self.plugins.resolve_cloud(record.target)
-        content = self.plugins.target_content(cloud, target, template, record.parameters)
+        cloud = self._plugin(plan.cloud_plugin)
+        cloud_ctx, cloud_parameters = self._bound(ctx, plan, cloud)
+        content = self.plugins.target_content(cloud, plan.target, template, cloud_parameters)
         source = base.body_path
         icicle = base.icicle
         if content:
-            os_plugin = self.plugins.get(base.properties.get("os_plugin") or
-                                         self.plugins.resolve_os(template.os).id)
+            os_plugin = self._plugin(plan.os_plugin)
+            os_ctx, os_parameters = self._bound(ctx.scaled(5, 60), plan, os_plugin)
             source = ctx.workdir / "disk.raw"
-            ctx.progress(0, f"Copying base image {base.id} for {target} customisation")
+            ctx.progress(0, f"Copying base image {base.id} for {plan.target} customisation")
             ctx.run(["cp", "--sparse=always", base.body_path, source])
             ctx.check_cancelled()
-            ctx.progress(5, f"Adding {target} content with plugin {os_plugin.id}")
-            os_ctx = ctx.scaled(5, 60)
-            os_ctx.config = self.plugin_config(os_plugin.id)  # the OS plugin's own settings
+            ctx.progress(5, f"Adding {plan.target} content with plugin {os_plugin.id}")
             applied = self.plugins.apply_target_content(os_plugin, os_ctx, template, content,
-                                                        source)
+                                                        source, os_parameters)
             icicle = applied.icicle or icicle
-        ctx.progress(60, f"Creating {target} image with plugin {cloud.id}")
-        result = self.plugins.create_target_image(cloud, ctx.scaled(60, 100), template, base,
-                                                  source, target, record.parameters)
+        ctx.progress(60, f"Creating {plan.target} image with plugin {cloud.id}")
+        result = self.plugins.create_target_image(cloud, cloud_ctx.scaled(60, 100), template,
+                                                  base.view(), source, plan.target,
+                                                  cloud_parameters)
         _require_body(ctx)
-        return {"icicle": icicle, "properties": {**result.properties, "cloud_plugin": cloud.id}}
+        return _complete(icicle=icicle,
+                         properties={**result.properties, "cloud_plugin": cloud.id})
 
-    def push(self, record: ImageRecord, ctx: BuildContext, secrets: JobSecrets) -> dict[str, Any]:
-        assert record.target_image_id and record.target
+    def _push(self, job: Job, record: ImageRecord, ctx: BuildContext) -> Outcome:
+        plan = job.plan
+        assert record.target_image_id and plan.target
         target_image = self.store.get(record.target_image_id)
-        cloud, target = self.plugins.resolve_cloud(record.target)
-        template = parse_template(secrets.template) if secrets.template else None
-        _mask(ctx, secrets.credentials)
-        ctx.progress(0, f"Pushing to {target} provider {_provider_name(secrets.provider)}")
-        result = self.plugins.push_image(cloud, ctx, template, target_image, target,
-                                         secrets.provider or "", secrets.credentials or {},
-                                         record.parameters)
-        return {"identifier_on_provider": result.identifier_on_provider,
-                "provider_account_identifier": result.provider_account_identifier,
-                "properties": {**record.properties, **result.properties}}
+        cloud = self._plugin(plan.cloud_plugin)
+        cloud_ctx, parameters = self._bound(ctx, plan, cloud)
+        _mask(cloud_ctx, job.credentials)
+        template = plan.parsed_template() if plan.template else None
+        cloud_ctx.progress(0, f"Pushing to {plan.target} provider {_provider_name(plan.provider)}")
+        result = self.plugins.push_image(cloud, cloud_ctx, template, target_image.view(),
+                                         plan.target, plan.provider or "",
+                                         job.credentials or {}, parameters)
+        return _complete(identifier_on_provider=result.identifier_on_provider,
+                         provider_account_identifier=result.provider_account_identifier,
+                         properties={**record.properties, **result.properties})
 
-    def unpush(self, record: ImageRecord, ctx: BuildContext, secrets: JobSecrets) -> None:
-        cloud, target = self.plugins.resolve_cloud(record.target)
-        _mask(ctx, secrets.credentials)
-        ctx.progress(0, f"Deleting {record.identifier_on_provider} from {target}")
-        self.plugins.delete_from_provider(cloud, ctx, record, target,
-                                          secrets.provider or record.provider or "",
-                                          secrets.credentials or {}, record.parameters)
+    def _unpush(self, job: Job, record: ImageRecord, ctx: BuildContext) -> None:
+        plan = job.plan
+        cloud = self._plugin(plan.cloud_plugin)
+        cloud_ctx, parameters = self._bound(ctx, plan, cloud)
+        _mask(cloud_ctx, job.credentials)
+        cloud_ctx.progress(0, f"Deleting {record.identifier_on_provider} from {plan.target}")
+        self.plugins.delete_from_provider(cloud, cloud_ctx, record.view(), plan.target or "",
+                                          plan.provider or record.provider or "",
+                                          job.credentials or {}, parameters)
+
+
+def _complete(**made: Any) -> Outcome:
+    return Outcome(Status.COMPLETE, "Complete", **made)
 
 
 def _mask(ctx: BuildContext, credentials: Any) -> None:

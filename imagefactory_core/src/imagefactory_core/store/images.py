@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, case, insert, select, update
 
 from ..errors import NotFound
-from ..model import ImageKind, ImageRecord, Status, StatusDetail
+from ..model import ImageKind, ImageRecord, Outcome, Status, StatusDetail
 from .schema import images
 from .sealing import Sealer
 
@@ -71,19 +71,20 @@ class ImageStore:
         *,
         redacted_template: str | None,
         parameters: dict[str, Any],
-        secrets: dict[str, Any],
+        sealed: str,
         activity: str = "Initializing image prior to Cloud/OS customization",
         **links: str | None,
     ) -> ImageRecord:
-        """Insert a NEW image. `secrets` (the unredacted template, callback URLs) are stored
-        sealed only; `redacted_template` and `parameters` must already be free of them."""
+        """Insert a NEW image. `sealed` (the job's plan: the template and parameters in clear,
+        callback URLs) is stored sealed only; `redacted_template` and `parameters` must already
+        be free of secrets."""
         now = datetime.now(UTC)
         image_id = str(uuid.uuid4())
         with self.engine.begin() as conn:
             conn.execute(insert(images).values(
                 id=image_id, kind=kind.value, status=Status.NEW.value, percent_complete=0,
                 activity=activity, error=None, template=redacted_template,
-                sealed=self.sealer.seal(json.dumps(secrets)),
+                sealed=self.sealer.seal(sealed),
                 parameters=json.dumps(parameters), properties="{}",
                 created_at=now, updated_at=now, **links,
             ))
@@ -116,11 +117,11 @@ class ImageStore:
             ).all()
         return [self._record(row) for row in rows]
 
-    def secrets(self, image_id: str) -> dict[str, Any]:
-        """The sealed secrets given to `create` (``{}`` when there were none)."""
+    def sealed(self, image_id: str) -> str:
+        """The text given to `create` as `sealed` (``{}`` when there was none)."""
         with self.engine.connect() as conn:
             token = conn.execute(select(images.c.sealed).where(images.c.id == image_id)).scalar()
-        return json.loads(self.sealer.unseal(token)) if token else {}
+        return self.sealer.unseal(token) if token else "{}"
 
     def update(self, image_id: str, **values: Any) -> ImageRecord:
         """Change columns of one image; status values may be `Status` members."""
@@ -133,6 +134,18 @@ class ImageStore:
         with self.engine.begin() as conn:
             conn.execute(update(images).where(images.c.id == image_id).values(**values))
         return self.get(image_id)
+
+    def finish(self, image_id: str, outcome: Outcome) -> ImageRecord:
+        """Record how a job ended: its final status and what it made."""
+        values: dict[str, Any] = {"status": outcome.status, "activity": outcome.activity,
+                                  "error": outcome.error}
+        if outcome.status is Status.COMPLETE:
+            values["percent_complete"] = 100
+        for column in ("icicle", "properties", "identifier_on_provider",
+                       "provider_account_identifier"):
+            if getattr(outcome, column) is not None:
+                values[column] = getattr(outcome, column)
+        return self.update(image_id, **values)
 
     def set_progress(self, image_id: str, percent: int, activity: str | None) -> None:
         """Raise percent_complete (never lower it) and, if given, change the activity."""

@@ -6,13 +6,17 @@ this module with pluggy, which finds the hook implementations re-exported here. 
 """
 
 from .plugin import (
+    IMAGEFACTORY_PLUGIN_API,
     imagefactory_apply_target_content,
     imagefactory_create_base_image,
     imagefactory_os_targets,
+    imagefactory_parameters,
 )
 
 __all__ = [
+    "IMAGEFACTORY_PLUGIN_API",
     "imagefactory_apply_target_content",
     "imagefactory_create_base_image",
     "imagefactory_os_targets",
+    "imagefactory_parameters",
 ]

@@ -18,13 +18,11 @@ removes the partial image body.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
-from imagefactory_core.model import BuildResult
-from imagefactory_core.tdl import Template
+from imagefactory_core.plugin import BuildContext, BuildError, BuildResult, Template
 
 from . import releases, system
 from .bootstrap import build_jeos
@@ -42,10 +40,10 @@ from .settings import Settings
 
 
 def create_base_image(ctx: BuildContext, template: Template,
-                      parameters: dict[str, Any]) -> BuildResult:
+                      parameters: Mapping[str, Any]) -> BuildResult:
     if template.os.rootpw:
         ctx.add_secret(template.os.rootpw)
-    settings = Settings.read(template, parameters, ctx.config)
+    settings = Settings.read(template, parameters)
     if settings.mirror is None:
         raise BuildError("the debian plugin installs from a package mirror: use <install "
                          "type='url'><url>http://deb.debian.org/debian</url></install> (or "

@@ -22,10 +22,16 @@ import re
 import urllib.parse
 from collections.abc import Iterable
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError, CommandFailed
-from imagefactory_core.model import TargetContent
-from imagefactory_core.tdl import Command, File, Repository, Template
+from imagefactory_core.plugin import (
+    BuildContext,
+    BuildError,
+    Command,
+    CommandFailed,
+    File,
+    Repository,
+    TargetContent,
+    Template,
+)
 
 from .debcache import DebCache, cached_archives
 from .fetch import fetch

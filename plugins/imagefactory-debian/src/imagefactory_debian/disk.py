@@ -18,8 +18,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError, CommandFailed
+from imagefactory_core.plugin import BuildContext, BuildError, CommandFailed
 
 from .namespace import PrivateMounts
 from .releases import Architecture

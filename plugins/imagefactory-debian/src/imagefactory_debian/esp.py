@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagefactory_core.context import BuildContext
+from imagefactory_core.plugin import BuildContext
 
 from .disk import Extent
 from .releases import Architecture

@@ -11,8 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildContext, BuildError
 
 TIMEOUT_SECONDS = 60
 MAX_BYTES = 1 << 30

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError, CommandFailed
-from imagefactory_core.tdl import Template, build_icicle
+from imagefactory_core.plugin import BuildContext, BuildError, CommandFailed, Template, build_icicle
 
 from .debcache import deb_file_name
 from .rootfs import RootFS

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagefactory_core.context import BuildContext
+from imagefactory_core.plugin import BuildContext
 
 from .locks import POLL_SECONDS, FileLock
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from imagefactory_core.context import BuildContext
+from imagefactory_core.plugin import BuildContext
 
 POLL_SECONDS = 0.2
 

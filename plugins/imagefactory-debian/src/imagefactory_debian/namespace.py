@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildContext, BuildError
 
 _HOLDER = ["unshare", "--mount", "--propagation", "private", "--",
            "sh", "-c", "echo ready && read _"]

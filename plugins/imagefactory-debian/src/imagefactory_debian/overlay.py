@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildContext, BuildError
 
 from .namespace import PrivateMounts
 

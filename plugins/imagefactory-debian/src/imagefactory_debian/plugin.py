@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.model import BuildResult, OSTarget, TargetContent
-from imagefactory_core.tdl import Template
+from imagefactory_core.plugin import (
+    BuildContext,
+    BuildResult,
+    OSTarget,
+    Parameter,
+    TargetContent,
+    Template,
+    hookimpl,
+)
 
-from imagefactory_core import hookimpl
+from . import build, releases, settings, target
 
-from . import build, releases, target
+IMAGEFACTORY_PLUGIN_API = "1.0"
 
 
 @hookimpl
@@ -22,12 +29,18 @@ def imagefactory_os_targets() -> list[OSTarget]:
 
 
 @hookimpl
+def imagefactory_parameters() -> list[Parameter]:
+    return settings.PARAMETERS
+
+
+@hookimpl
 def imagefactory_create_base_image(ctx: BuildContext, template: Template,
-                                   parameters: dict[str, Any]) -> BuildResult:
+                                   parameters: Mapping[str, Any]) -> BuildResult:
     return build.create_base_image(ctx, template, parameters)
 
 
 @hookimpl
 def imagefactory_apply_target_content(ctx: BuildContext, template: Template,
-                                      content: TargetContent, disk: Path) -> BuildResult | None:
-    return target.apply_target_content(ctx, template, content, disk)
+                                      content: TargetContent, disk: Path,
+                                      parameters: Mapping[str, Any]) -> BuildResult | None:
+    return target.apply_target_content(ctx, template, content, disk, parameters)

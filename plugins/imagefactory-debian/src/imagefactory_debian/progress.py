@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from imagefactory_core.context import BuildContext
+from imagefactory_core.plugin import BuildContext
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildError
 
 VERSIONS_PATTERN = r"(11|12|13)(\.[0-9]+)?|bullseye|bookworm|trixie"
 

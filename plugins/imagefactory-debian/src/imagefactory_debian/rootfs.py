@@ -16,7 +16,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from imagefactory_core.context import BuildContext
+from imagefactory_core.plugin import BuildContext
 
 from .namespace import PrivateMounts
 

@@ -1,10 +1,11 @@
-"""The plugin's knobs, resolved once per build so that a typo fails at once, not halfway.
+"""The plugin's parameters, and the settings of one build made from them.
 
-Each key is read from the request's parameters first, then from the plugin's configuration
-(``plugins.debian`` in imagefactory.conf), then the default. `mirror` falls back to the TDL's
-``<install type='url'><url>``: that URL is the template's own say.
-Operational keys (cache sizes, time limits) are read from the configuration only: a request
-must not be able to change how the service treats its disk or other people's builds.
+The core checks each parameter against its declaration and resolves it (the request's value,
+else the ``plugins.debian`` section of imagefactory.conf, else the default) before the build
+starts, so a typo fails the request, not the build halfway. `mirror` falls back to the TDL's
+``<install type='url'><url>``: that URL is the template's own say. Parameters that decide where
+the service connects (mirrors, proxy) or what it spends (caches, time limits) are
+operator-only: a request may set them only when the operator allows that client.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from imagefactory_core.errors import BuildError
-from imagefactory_core.tdl import Template
+from imagefactory_core.plugin import Parameter, Template
 
 # Storage drivers for the virtual and cloud hardware the images are meant for. With this list
 # the initramfs takes about 2 s to build and 8 MB; Debian's own "most" takes 17 s and 30 MB here.
@@ -27,52 +27,37 @@ CLOUD_DRIVERS = (
 )
 
 
-def _lookup(name: str, sources: tuple[Mapping[str, Any], ...], default: Any = None) -> Any:
-    for source in sources:
-        value = source.get(name)
-        if value is not None and value != "":
-            return value
-    return default
-
-
-def _flag(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1", "on"):
-        return True
-    if text in ("false", "no", "0", "off"):
-        return False
-    raise BuildError(f"{name} must be true or false, not '{value}'")
-
-
-def _words(name: str, value: Any) -> tuple[str, ...]:
-    items = value.split() if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(i, str) and i for i in items):
-        raise BuildError(f"{name} must be a list of words, not '{value}'")
-    return tuple(items)
-
-
-def _url(name: str, value: Any) -> str:
-    text = str(value).strip().rstrip("/")
-    if not text.startswith(("http://", "https://")):
-        raise BuildError(f"{name} must be an http:// or https:// URL, not '{value}'")
-    return text
-
-
-def _whole(name: str, value: Any, low: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = low - 1
-    if number < low:
-        raise BuildError(f"{name} must be a whole number of at least {low}, not '{value}'")
-    return number
-
-
 def _security_mirror(mirror: str) -> str | None:
     """deb.debian.org/debian → deb.debian.org/debian-security; other mirrors have no known one."""
     return mirror + "-security" if mirror.endswith("/debian") else None
+
+
+PARAMETERS = [
+    Parameter("mirror", "url", None, "the Debian mirror; unset: the TDL's <install "
+              "type='url'><url>", operator_only=True),
+    Parameter("security_mirror", "url", None, "source of <codename>-security; unset: the "
+              "mirror with -security appended when it ends in /debian", operator_only=True),
+    Parameter("security_updates", "boolean", True, "install from <codename>-security"),
+    Parameter("components", "list", ["main"], "archive components",
+              pattern=r"[a-z][a-z0-9-]{0,63}"),
+    Parameter("apt_proxy", "url", None, "HTTP proxy for apt during the build only (e.g. an "
+              "apt-cacher-ng); never written into the image", operator_only=True),
+    Parameter("with_docs", "boolean", True, "false: no /usr/share/{doc,man,info,locale} "
+              "(copyright files kept), now and for packages installed later"),
+    Parameter("install_recommends", "boolean", False,
+              "install the template's packages' recommended packages"),
+    Parameter("initramfs_modules", "list", list(CLOUD_DRIVERS), "drivers to put in the "
+              "initramfs, or [\"most\"] for Debian's MODULES=most",
+              pattern=r"[A-Za-z0-9_-]{1,64}"),
+    Parameter("kernel_cmdline", "string", "", "appended to the kernel command line",
+              pattern=r"[A-Za-z0-9_.,:=/+@ -]{0,512}"),
+    Parameter("jeos_cache_entries", "integer", 4, "JEOS trees kept", minimum=1, maximum=64,
+              operator_only=True),
+    Parameter("deb_cache_max_age_days", "integer", 30, "packages no build used for this long "
+              "leave the cache", minimum=1, maximum=3650, operator_only=True),
+    Parameter("command_timeout", "integer", 3600, "seconds per template command", minimum=1,
+              maximum=86400, operator_only=True),
+]
 
 
 @dataclass(frozen=True)
@@ -90,37 +75,28 @@ class Settings:
     command_timeout: int  # seconds, per template command
 
     @classmethod
-    def read(cls, template: Template, parameters: Mapping[str, Any],
-             config: Mapping[str, Any]) -> Settings:
-        request = (parameters, config)
+    def read(cls, template: Template, parameters: Mapping[str, Any]) -> Settings:
+        """The settings of a build of `template` with the resolved `parameters`."""
         tdl_mirror = template.os.install_url if template.os.install_type == "url" else None
-        mirror = _lookup("mirror", (*request, {"mirror": tdl_mirror}))
-        if mirror is not None:
-            mirror = _url("mirror", mirror)
-        security = _lookup("security_mirror", request)
-        if security is None:
-            security_mirror = mirror and _security_mirror(mirror)
-        elif str(security).strip().lower() in ("none", "no", "false"):
-            security_mirror = None
-        else:
-            security_mirror = _url("security_mirror", security)
-        modules = _lookup("initramfs_modules", request, CLOUD_DRIVERS)
-        proxy = _lookup("apt_proxy", request)
-        kernel_cmdline = " ".join(filter(None, (str(_lookup("kernel_cmdline", request, "")),
+        mirror = parameters["mirror"] or tdl_mirror
+        mirror = mirror.rstrip("/") if mirror else None
+        security_mirror = None
+        if parameters["security_updates"]:
+            security_mirror = (parameters["security_mirror"] or
+                               (mirror and _security_mirror(mirror)))
+        modules = parameters["initramfs_modules"]
+        kernel_cmdline = " ".join(filter(None, (parameters["kernel_cmdline"],
                                                 template.os.kernelparam or "")))
         return cls(
             mirror=mirror,
-            security_mirror=security_mirror,
-            components=_words("components", _lookup("components", request, ["main"])),
-            apt_proxy=None if proxy is None else _url("apt_proxy", proxy),
-            with_docs=_flag("with_docs", _lookup("with_docs", request, True)),
-            install_recommends=_flag("install_recommends",
-                                     _lookup("install_recommends", request, False)),
-            initramfs_modules=None if modules == "most" else _words("initramfs_modules", modules),
+            security_mirror=security_mirror.rstrip("/") if security_mirror else None,
+            components=tuple(parameters["components"]),
+            apt_proxy=parameters["apt_proxy"],
+            with_docs=parameters["with_docs"],
+            install_recommends=parameters["install_recommends"],
+            initramfs_modules=None if modules == ["most"] else tuple(modules),
             kernel_cmdline=kernel_cmdline.strip(),
-            jeos_cache_entries=_whole("jeos_cache_entries",
-                                      config.get("jeos_cache_entries", 4), 1),
-            deb_cache_max_age_days=_whole("deb_cache_max_age_days",
-                                          config.get("deb_cache_max_age_days", 30), 1),
-            command_timeout=_whole("command_timeout", config.get("command_timeout", 3600), 1),
+            jeos_cache_entries=parameters["jeos_cache_entries"],
+            deb_cache_max_age_days=parameters["deb_cache_max_age_days"],
+            command_timeout=parameters["command_timeout"],
         )

@@ -11,8 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildContext, BuildError
 
 from .esp import fstab_id, new_volume_id
 from .rootfs import SCRIPTS, RootFS

@@ -10,11 +10,11 @@ initramfs are refreshed afterwards, in case the content changed them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.model import BuildResult, TargetContent
-from imagefactory_core.tdl import Template
+from imagefactory_core.plugin import BuildContext, BuildResult, TargetContent, Template
 
 from . import releases, system
 from .customise import apply_content
@@ -29,8 +29,8 @@ from .settings import Settings
 
 
 def apply_target_content(ctx: BuildContext, template: Template, content: TargetContent,
-                         disk: Path) -> BuildResult | None:
-    settings = Settings.read(template, {}, ctx.config)
+                         disk: Path, parameters: Mapping[str, Any]) -> BuildResult | None:
+    settings = Settings.read(template, parameters)
     release = releases.release(template.os.version)
     arch = releases.architecture(template.os.arch)
     debs = DebCache(ctx.cache_dir("debian-debs"), release.codename, arch.dpkg)

@@ -5,17 +5,21 @@ this module with pluggy, which finds the hook implementations re-exported here.
 """
 
 from .plugin import (
+    IMAGEFACTORY_PLUGIN_API,
     imagefactory_cloud_targets,
     imagefactory_create_target_image,
     imagefactory_delete_from_provider,
+    imagefactory_parameters,
     imagefactory_push_image,
     imagefactory_target_content,
 )
 
 __all__ = [
+    "IMAGEFACTORY_PLUGIN_API",
     "imagefactory_cloud_targets",
     "imagefactory_create_target_image",
     "imagefactory_delete_from_provider",
+    "imagefactory_parameters",
     "imagefactory_push_image",
     "imagefactory_target_content",
 ]

@@ -8,8 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from botocore.client import BaseClient
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildContext, BuildError
 
 from .aws import calling
 

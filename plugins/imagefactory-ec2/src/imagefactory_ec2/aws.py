@@ -19,7 +19,7 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildError
 
 from .credentials import Ec2Credentials
 from .provider import Ec2Provider

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildCancelled, BuildError
+from imagefactory_core.plugin import BuildCancelled, BuildContext, BuildError
 
 
 class Undo:

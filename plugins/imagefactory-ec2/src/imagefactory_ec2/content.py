@@ -13,8 +13,7 @@
 
 from __future__ import annotations
 
-from imagefactory_core.model import TargetContent
-from imagefactory_core.tdl import Template
+from imagefactory_core.plugin import TargetContent, Template
 
 CLOUD_INIT_CONFIG = b"""\
 # Written by imagefactory-ec2: on EC2, read instance data from the EC2 metadata service only.

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildError
 
 REQUIRED = ("access_key", "secret_access_key")
 OPTIONAL = ("account_number", "session_token")

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
-from imagefactory_core.model import ImageRecord
+from imagefactory_core.plugin import BuildContext, BuildError, ImageView
 
 from . import ami, s3_import
 from .aws import AwsClients
@@ -20,7 +18,7 @@ from .credentials import parse_credentials
 from .provider import parse_provider
 
 
-def delete(ctx: BuildContext, provider_image: ImageRecord, provider: str | Mapping[str, Any],
+def delete(ctx: BuildContext, provider_image: ImageView, provider: str | Mapping[str, Any],
            credentials: Mapping[str, Any]) -> None:
     where = parse_provider(provider)
     secret = parse_credentials(credentials)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from imagefactory_core.context import BuildContext
+from imagefactory_core.plugin import BuildContext
 
 FORMATS = ("raw", "vmdk", "vhd")
 """What `ec2_image_format` accepts: what ImportSnapshot accepts (RAW, VMDK, VHD)."""

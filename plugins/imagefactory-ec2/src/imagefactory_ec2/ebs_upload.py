@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from botocore.client import BaseClient
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildContext, BuildError
 
 from .aws import calling
 from .parallel import for_each

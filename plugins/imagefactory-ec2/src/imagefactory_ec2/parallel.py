@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from imagefactory_core.context import BuildContext
+from imagefactory_core.plugin import BuildContext
 
 T = TypeVar("T")
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.model import BuildResult, CloudTarget, ImageRecord, PushResult, TargetContent
-from imagefactory_core.tdl import Template
-
-from imagefactory_core import hookimpl
+from imagefactory_core.plugin import (
+    BuildContext,
+    BuildResult,
+    CloudTarget,
+    ImageView,
+    Parameter,
+    PushResult,
+    TargetContent,
+    Template,
+    hookimpl,
+)
 
 from . import content, delete, push, settings, target_image
 
+IMAGEFACTORY_PLUGIN_API = "1.0"
 TARGET = "ec2"
 
 
@@ -23,30 +31,34 @@ def imagefactory_cloud_targets() -> list[CloudTarget]:
 
 
 @hookimpl
+def imagefactory_parameters() -> list[Parameter]:
+    return settings.PARAMETERS
+
+
+@hookimpl
 def imagefactory_target_content(target: str, template: Template,
-                                parameters: dict[str, Any]) -> TargetContent:
+                                parameters: Mapping[str, Any]) -> TargetContent:
     return content.target_content(template)
 
 
 @hookimpl
 def imagefactory_create_target_image(ctx: BuildContext, template: Template,
-                                     base_image: ImageRecord, source_disk: Path, target: str,
-                                     parameters: dict[str, Any]) -> BuildResult:
-    return target_image.create_target_image(ctx, source_disk,
-                                            settings.image_format(parameters, ctx.config))
+                                     base_image: ImageView, source_disk: Path, target: str,
+                                     parameters: Mapping[str, Any]) -> BuildResult:
+    return target_image.create_target_image(ctx, source_disk, parameters["ec2_image_format"])
 
 
 @hookimpl
 def imagefactory_push_image(ctx: BuildContext, template: Template | None,
-                            target_image: ImageRecord, target: str,
+                            target_image: ImageView, target: str,
                             provider: str | dict[str, Any], credentials: dict[str, Any],
-                            parameters: dict[str, Any]) -> PushResult:
+                            parameters: Mapping[str, Any]) -> PushResult:
     return push.push(ctx, template, target_image, provider, credentials, parameters)
 
 
 @hookimpl
-def imagefactory_delete_from_provider(ctx: BuildContext, provider_image: ImageRecord,
+def imagefactory_delete_from_provider(ctx: BuildContext, provider_image: ImageView,
                                       target: str, provider: str | dict[str, Any],
                                       credentials: dict[str, Any],
-                                      parameters: dict[str, Any]) -> None:
+                                      parameters: Mapping[str, Any]) -> None:
     delete.delete(ctx, provider_image, provider, credentials)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildError
 
 SERVICES = ("ec2", "ebs", "s3", "sts")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError, TemplateError
-from imagefactory_core.model import ImageRecord, PushResult
-from imagefactory_core.tdl import Template, parse_template
+from imagefactory_core.plugin import (
+    BuildContext,
+    BuildError,
+    ImageView,
+    PushResult,
+    Template,
+)
 
 from . import ami, s3_import
 from .aws import AwsClients, calling
@@ -42,13 +45,7 @@ class ImageFacts:
     description: str
 
     @classmethod
-    def of(cls, template: Template | None, target_image: ImageRecord) -> ImageFacts:
-        if template is None and target_image.template:  # the stored TDL (redacted) will do
-            try:
-                template = parse_template(target_image.template)
-            except TemplateError as exc:
-                raise BuildError(f"the template of target image {target_image.id}: {exc}") \
-                    from exc
+    def of(cls, template: Template | None, target_image: ImageView) -> ImageFacts:
         if template is None:
             raise BuildError(f"target image {target_image.id} has no template: its "
                              "architecture is unknown")
@@ -61,10 +58,10 @@ class ImageFacts:
         return _AMI_NAME_UNSAFE.sub("-", self.name)[: 128 - len(suffix)] + suffix
 
 
-def push(ctx: BuildContext, template: Template | None, target_image: ImageRecord,
+def push(ctx: BuildContext, template: Template | None, target_image: ImageView,
          provider: str | Mapping[str, Any], credentials: Mapping[str, Any],
          parameters: Mapping[str, Any]) -> PushResult:
-    settings = PushSettings.read(parameters, ctx.config)
+    settings = PushSettings.read(parameters)
     where = parse_provider(provider)
     secret = parse_credentials(credentials)
     for value in secret.secrets:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildContext, BuildError
 
 from .aws import calling, error_code, explain
 from .parallel import for_each

@@ -1,7 +1,5 @@
-"""The plugin's knobs, read from the request's parameters first, then from the plugin's
-configuration (``plugins.ec2`` in imagefactory.conf), then defaults, and checked once so that a
-typo fails the build at once with the accepted values instead of halfway through an upload.
-"""
+"""The plugin's parameters: declared here, checked and resolved by the core (request, then the
+``plugins.ec2`` section of imagefactory.conf, then the default), read here as typed values."""
 
 from __future__ import annotations
 
@@ -9,36 +7,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import Parameter
 
 from .disk_format import FORMATS
 
 UPLOADS = ("ebs", "s3")
 BOOT_MODES = ("uefi-preferred", "uefi", "legacy-bios")
-DEFAULT_THREADS = 16
-MAX_THREADS = 128
 
-
-def _lookup(name: str, parameters: Mapping[str, Any], config: Mapping[str, Any],
-            default: Any = None) -> Any:
-    for source in (parameters, config):
-        value = source.get(name)
-        if value is not None and value != "":
-            return value
-    return default
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    text = str(value).strip().lower()
-    if text not in choices:
-        raise BuildError(f"{name} must be one of {', '.join(choices)}, not '{value}'")
-    return text
-
-
-def image_format(parameters: Mapping[str, Any], config: Mapping[str, Any]) -> str:
-    """``ec2_image_format``: the target image's format, raw unless asked."""
-    return _choice("ec2_image_format", _lookup("ec2_image_format", parameters, config, "raw"),
-                   FORMATS)
+PARAMETERS = [
+    Parameter("ec2_image_format", "string", "raw", "format of the target image (what "
+              "ImportSnapshot takes)", choices=FORMATS),
+    Parameter("ec2_upload", "string", "ebs", "how a push writes the snapshot: ebs (EBS direct "
+              "APIs) or s3 (S3 multipart upload + ImportSnapshot)", choices=UPLOADS),
+    Parameter("ec2_upload_threads", "integer", 16, "concurrent PutSnapshotBlock / UploadPart "
+              "requests", minimum=1, maximum=128),
+    Parameter("ec2_boot_mode", "string", None, "the AMI's boot mode; unset: read from the "
+              "disk", choices=BOOT_MODES),
+    Parameter("ec2_s3_bucket", "string", None, "bucket that stages S3 uploads; unset: "
+              "imagefactory-import-<account>-<region>",
+              pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
+]
 
 
 @dataclass(frozen=True)
@@ -49,19 +37,6 @@ class PushSettings:
     s3_bucket: str | None  # None: imagefactory-import-<account>-<region>
 
     @classmethod
-    def read(cls, parameters: Mapping[str, Any], config: Mapping[str, Any]) -> PushSettings:
-        threads = _lookup("ec2_upload_threads", parameters, config, DEFAULT_THREADS)
-        try:
-            threads = int(threads)
-        except (TypeError, ValueError):
-            threads = 0
-        if not 1 <= threads <= MAX_THREADS:
-            raise BuildError(f"ec2_upload_threads must be a whole number from 1 to {MAX_THREADS}")
-        boot_mode = _lookup("ec2_boot_mode", parameters, config)
-        return cls(
-            upload=_choice("ec2_upload", _lookup("ec2_upload", parameters, config, "ebs"),
-                           UPLOADS),
-            threads=threads,
-            boot_mode=_choice("ec2_boot_mode", boot_mode, BOOT_MODES) if boot_mode else None,
-            s3_bucket=_lookup("ec2_s3_bucket", parameters, config),
-        )
+    def read(cls, parameters: Mapping[str, Any]) -> PushSettings:
+        return cls(upload=parameters["ec2_upload"], threads=parameters["ec2_upload_threads"],
+                   boot_mode=parameters["ec2_boot_mode"], s3_bucket=parameters["ec2_s3_bucket"])

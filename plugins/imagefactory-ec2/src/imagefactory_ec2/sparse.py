@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from imagefactory_core.context import BuildContext
+from imagefactory_core.plugin import BuildContext
 
 COPY_CHUNK = 64 * 1024 * 1024
 _NO_SEEK_DATA = (errno.EINVAL, errno.EOPNOTSUPP)

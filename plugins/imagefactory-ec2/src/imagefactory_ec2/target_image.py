@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.model import BuildResult
+from imagefactory_core.plugin import BuildContext, BuildResult
 
 from .disk_format import convert
 from .sparse import copy_sparse

@@ -10,25 +10,28 @@ This module holds only the hook implementations; each delegates to the module th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
-from imagefactory_core.model import (
+from imagefactory_core.plugin import (
+    BuildContext,
+    BuildError,
     BuildResult,
     CloudTarget,
-    ImageRecord,
+    ImageView,
+    Parameter,
     PushResult,
     TargetContent,
+    Template,
+    hookimpl,
 )
-from imagefactory_core.tdl import Template
 
-from imagefactory_core import hookimpl
-
-from . import content, convert, digest
+from . import content, convert, digest, settings
 from .delete import delete
 from .push import push
+
+IMAGEFACTORY_PLUGIN_API = "1.0"
 
 TARGET = CloudTarget(
     "openstack-kvm",
@@ -43,16 +46,21 @@ def imagefactory_cloud_targets() -> list[CloudTarget]:
 
 
 @hookimpl
+def imagefactory_parameters() -> list[Parameter]:
+    return settings.PARAMETERS
+
+
+@hookimpl
 def imagefactory_target_content(target: str, template: Template,
-                                parameters: dict[str, Any]) -> TargetContent | None:
+                                parameters: Mapping[str, Any]) -> TargetContent | None:
     return content.target_content(template)
 
 
 @hookimpl
 def imagefactory_create_target_image(ctx: BuildContext, template: Template,
-                                     base_image: ImageRecord, source_disk: Path, target: str,
-                                     parameters: dict[str, Any]) -> BuildResult | None:
-    name = convert.requested_format(parameters, ctx.config)
+                                     base_image: ImageView, source_disk: Path, target: str,
+                                     parameters: Mapping[str, Any]) -> BuildResult | None:
+    name = parameters["openstack_image_format"]
     wanted = convert.FORMATS[name].qemu_format
     ctx.progress(0, f"Converting the disk to {name}")
     convert.convert(ctx, source_disk, ctx.body_path, name)
@@ -72,15 +80,15 @@ def imagefactory_create_target_image(ctx: BuildContext, template: Template,
 
 @hookimpl
 def imagefactory_push_image(ctx: BuildContext, template: Template | None,
-                            target_image: ImageRecord, target: str,
+                            target_image: ImageView, target: str,
                             provider: str | dict[str, Any], credentials: dict[str, Any],
-                            parameters: dict[str, Any]) -> PushResult:
+                            parameters: Mapping[str, Any]) -> PushResult:
     return push(ctx, template, target_image, provider, credentials, parameters)
 
 
 @hookimpl
-def imagefactory_delete_from_provider(ctx: BuildContext, provider_image: ImageRecord,
+def imagefactory_delete_from_provider(ctx: BuildContext, provider_image: ImageView,
                                       target: str, provider: str | dict[str, Any],
                                       credentials: dict[str, Any],
-                                      parameters: dict[str, Any]) -> None:
-    delete(ctx, provider_image, provider, credentials)
+                                      parameters: Mapping[str, Any]) -> None:
+    delete(ctx, provider_image, provider, credentials, parameters)

@@ -34,7 +34,7 @@ from typing import Any
 import keystoneauth1.exceptions
 import openstack.connection
 import openstack.exceptions
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildError
 from openstack.config import OpenStackConfig
 
 STRATEGIES = ("keystone", "noauth")
@@ -211,7 +211,7 @@ def openstack_errors(action: str) -> Iterator[None]:
         raise BuildError(f"{action} failed: {exc}") from exc
 
 
-def clouds_file(config: Mapping[str, Any]) -> str | None:
-    """The clouds.yaml the operator named in the plugin config (``clouds_file``), if any."""
-    path = config.get("clouds_file")
+def clouds_file(parameters: Mapping[str, Any]) -> str | None:
+    """The clouds.yaml the operator named (``clouds_file``), if any."""
+    path = parameters["clouds_file"]
     return str(Path(path).expanduser()) if path else None

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import re
 
-from imagefactory_core.model import TargetContent
-from imagefactory_core.tdl import Template
+from imagefactory_core.plugin import TargetContent, Template
 
 KERNEL_ARGS = "console=tty0 console=ttyS0,115200n8 net.ifnames=0 biosdevname=0"
 

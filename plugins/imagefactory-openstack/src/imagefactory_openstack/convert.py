@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
+from imagefactory_core.plugin import BuildContext, BuildError
 
 DEFAULT_FORMAT = "qcow2"
 
@@ -35,15 +34,6 @@ FORMATS = {
 # qemu-img's names for formats mapped to Glance's disk_format names.
 _GLANCE_DISK_FORMATS = {"qcow2": "qcow2", "raw": "raw", "vmdk": "vmdk", "vpc": "vhd",
                         "vhdx": "vhdx", "vdi": "vdi", "iso": "iso"}
-
-
-def requested_format(parameters: dict[str, Any], config: Any) -> str:
-    """The format asked for: the request's ``openstack_image_format``, else the plugin config's
-    ``image_format``, else qcow2."""
-    name = parameters.get("openstack_image_format") or config.get("image_format") or DEFAULT_FORMAT
-    if name not in FORMATS:
-        raise BuildError(f"openstack_image_format {name!r} is not one of {', '.join(FORMATS)}")
-    return str(name)
 
 
 def convert(ctx: BuildContext, source: Path, target: Path, name: str) -> None:

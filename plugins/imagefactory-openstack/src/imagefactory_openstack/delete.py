@@ -8,17 +8,17 @@ reason, and the provider image ends DELETEFAILED.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import openstack.exceptions
-from imagefactory_core.context import BuildContext
-from imagefactory_core.model import ImageRecord
+from imagefactory_core.plugin import BuildContext, ImageView
 
 from . import account as accounts
 
 
-def delete(ctx: BuildContext, provider_image: ImageRecord, provider: str | dict[str, Any],
-           credentials: dict[str, Any]) -> None:
+def delete(ctx: BuildContext, provider_image: ImageView, provider: str | dict[str, Any],
+           credentials: dict[str, Any], parameters: Mapping[str, Any]) -> None:
     """Delete the Glance image `provider_image` names, as the account the request gives."""
     image_id = provider_image.identifier_on_provider
     if not image_id:
@@ -27,7 +27,7 @@ def delete(ctx: BuildContext, provider_image: ImageRecord, provider: str | dict[
     account = accounts.account_from_request(provider, credentials)
     ctx.add_secret((account.auth or {}).get("password", ""))
     ctx.progress(0, f"Deleting Glance image {image_id} from {account.describe()}")
-    conn = accounts.connect(account, accounts.clouds_file(ctx.config))
+    conn = accounts.connect(account, accounts.clouds_file(parameters))
     try:
         accounts.authenticate(conn, account)
         with accounts.openstack_errors(f"deleting Glance image {image_id}"):

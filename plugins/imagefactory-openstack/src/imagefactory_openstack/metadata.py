@@ -8,11 +8,10 @@ let an operator trace a Glance image back to the build that made it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from imagefactory_core.errors import BuildError
-from imagefactory_core.model import ImageRecord
-from imagefactory_core.tdl import Template
+from imagefactory_core.plugin import ImageView, Template
 
 from .content import os_family
 
@@ -22,22 +21,19 @@ _ARCHITECTURES = {"i386": "i686", "i486": "i686", "i586": "i686", "amd64": "x86_
                   "arm64": "aarch64"}
 
 
-def image_name(template: Template | None, image_id: str, parameters: dict[str, Any]) -> str:
+def image_name(template: Template | None, image_id: str, parameters: Mapping[str, Any]) -> str:
     """``openstack_image_name`` if asked, else the TDL's name and the provider image's id."""
-    explicit = parameters.get("openstack_image_name")
+    explicit = parameters["openstack_image_name"]
     if explicit:
         return str(explicit)
     return f"{template.name if template else 'imagefactory'}-{image_id}"
 
 
-def image_properties(template: Template | None, target_image: ImageRecord, image_id: str,
-                     parameters: dict[str, Any]) -> dict[str, str]:
+def image_properties(template: Template | None, target_image: ImageView, image_id: str,
+                     parameters: Mapping[str, Any]) -> dict[str, str]:
     """Glance properties for the image: OS, hardware hints, imagefactory ids, then the
     request's own ``openstack_image_properties`` (which win)."""
-    firmware = str(parameters.get("openstack_firmware", "bios")).lower()
-    if firmware not in FIRMWARES:
-        raise BuildError(f"openstack_firmware must be one of {', '.join(FIRMWARES)}, "
-                         f"not {firmware!r}")
+    firmware = parameters["openstack_firmware"]
     properties = {
         "hw_disk_bus": "virtio",
         "hw_vif_model": "virtio",
@@ -51,8 +47,6 @@ def image_properties(template: Template | None, target_image: ImageRecord, image
         properties["os_distro"] = os_family(template)
         properties["os_version"] = template.os.version
         properties["architecture"] = _ARCHITECTURES.get(template.os.arch, template.os.arch)
-    extra = parameters.get("openstack_image_properties") or {}
-    if not isinstance(extra, dict):
-        raise BuildError("openstack_image_properties must be a JSON object of strings")
+    extra = parameters["openstack_image_properties"] or {}
     properties.update({str(key): str(value) for key, value in extra.items()})
     return properties

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,7 @@ from typing import Any
 import keystoneauth1.exceptions
 import openstack.connection
 import openstack.exceptions
-from imagefactory_core.context import BuildContext
-from imagefactory_core.errors import BuildError
-from imagefactory_core.model import ImageRecord, PushResult
-from imagefactory_core.tdl import Template
+from imagefactory_core.plugin import BuildContext, BuildError, ImageView, PushResult, Template
 from openstack.image.v2.image import Image
 
 from . import account as accounts
@@ -30,22 +28,21 @@ from .convert import glance_disk_format, inspect
 from .digest import BODY_DIGEST, file_digest
 from .metadata import image_name, image_properties
 
-DEFAULT_ACTIVE_TIMEOUT = 1800.0
 _FAILED_STATES = ("killed", "deleted", "pending_delete", "deactivated")
 _GIB = 1024**3
 _DISCARD_ATTEMPTS = 6
 
 
-def push(ctx: BuildContext, template: Template | None, target_image: ImageRecord,
+def push(ctx: BuildContext, template: Template | None, target_image: ImageView,
          provider: str | dict[str, Any], credentials: dict[str, Any],
-         parameters: dict[str, Any]) -> PushResult:
+         parameters: Mapping[str, Any]) -> PushResult:
     """Upload `target_image`'s body to the Glance `provider` and `credentials` name."""
     account = accounts.account_from_request(provider, credentials)
     ctx.add_secret((account.auth or {}).get("password", ""))
     path = target_image.body_path
     body = _describe_body(ctx, target_image)
     ctx.progress(0, f"Connecting to {account.describe()}")
-    conn = accounts.connect(account, accounts.clouds_file(ctx.config))
+    conn = accounts.connect(account, accounts.clouds_file(parameters))
     try:
         project_id = accounts.authenticate(conn, account)
         ctx.check_cancelled()
@@ -62,8 +59,7 @@ def push(ctx: BuildContext, template: Template | None, target_image: ImageRecord
             sent = _upload(ctx.scaled(2, 96), conn, image, path,
                            () if body.digest else (BODY_DIGEST,))
             image = _wait_until_active(ctx.scaled(96, 99), conn, image,
-                                       float(ctx.config.get("active_timeout",
-                                                            DEFAULT_ACTIVE_TIMEOUT)))
+                                       parameters["active_timeout"])
             _verify(ctx, image, {BODY_DIGEST: body.digest} if body.digest else sent, path)
         except BaseException:
             _discard(ctx, conn, image)
@@ -89,7 +85,7 @@ class _Body:
     digest: str | None
 
 
-def _describe_body(ctx: BuildContext, target_image: ImageRecord) -> _Body:
+def _describe_body(ctx: BuildContext, target_image: ImageView) -> _Body:
     """A target image this plugin made records its format (detected from the file), virtual
     size and SHA-512; Glance's hash of the upload is checked against that digest, which also
     proves the recorded format describes these bytes. Any other body is inspected with qemu-img
