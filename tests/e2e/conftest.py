@@ -62,8 +62,10 @@ WantedBy=multi-user.target
 def e2e_app(tmp_path_factory: pytest.TempPathFactory,
             shared_cache_dir: Path) -> Iterator[ImageFactoryApp]:
     root = tmp_path_factory.mktemp("e2e")
+    # Any client may name the mirror: the tests prove a per-request mirror is used.
     config = make_config(root, cache_path=str(shared_cache_dir),
-                         max_concurrent_local_sessions=2)
+                         max_concurrent_local_sessions=2,
+                         operator_parameters={"*": ["mirror"]})
     app = create_app(config)
     yield app
     app.services.engine.shutdown(timeout=60)

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import openstack
 import pytest
 from imagefactory_core.testing import wait_for_status
 
-from .conftest import build
+from tests.services.mirror import MirrorRelay
+
+from .conftest import MIRROR, build
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +49,30 @@ def digests(path: Any) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def openstack_target(e2e_client, bookworm_base) -> dict[str, Any]:
+def relayed_mirror() -> Iterator[MirrorRelay]:
+    """The mirror the openstack target's request names: a relay that records what apt asked."""
+    with MirrorRelay(MIRROR) as relay:
+        yield relay
+
+
+@pytest.fixture(scope="module")
+def openstack_target(e2e_client, bookworm_base, relayed_mirror) -> dict[str, Any]:
     image = build(e2e_client, "target_images",
-                  {"target": "openstack-kvm", "base_image_id": bookworm_base["id"]})
+                  {"target": "openstack-kvm", "base_image_id": bookworm_base["id"],
+                   "parameters": {"mirror": relayed_mirror.url}})
     assert image["status"] == "COMPLETE", image["status_detail"]
     return image
+
+
+def test_the_requests_mirror_installed_the_target_content(openstack_target, relayed_mirror,
+                                                          e2e_app):
+    """The target request named a mirror: apt read its package lists from there, while the
+    image keeps the sources it was built with."""
+    assert any(path.startswith("/dists/bookworm/") for path in relayed_mirror.paths), \
+        relayed_mirror.paths
+    log = e2e_app.services.store.log_path(openstack_target["id"]).read_text()
+    assert relayed_mirror.url in log
+    assert openstack_target["parameters"] == {"mirror": relayed_mirror.url}
 
 
 def test_target_image_is_qcow2_with_cloud_init(openstack_target, bookworm_base):

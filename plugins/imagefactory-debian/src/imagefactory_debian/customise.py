@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from imagefactory_core.plugin import (
     BuildContext,
@@ -41,6 +41,8 @@ from .settings import Settings
 
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?([=/][A-Za-z0-9.+~:_-]+)?")
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+BUILD_SOURCES = "/etc/apt/imagefactory-build.list"
+"""Where the sources of a build-only mirror go (removed by build-env.sh end)."""
 _APT_INSTALL = ["apt-get", "install", "--yes", "-o", "Dpkg::Options::=--force-confdef",
                 "-o", "Dpkg::Options::=--force-confold"]
 _APT_MILESTONES = [
@@ -84,9 +86,10 @@ def customise(ctx: BuildContext, root: RootFS, template: Template, settings: Set
 
 
 def apply_content(ctx: BuildContext, root: RootFS, content: TargetContent,
-                  settings: Settings, debs: DebCache) -> None:
-    """Apply a cloud plugin's packages, files and commands (progress 0-100 of `ctx`)."""
-    begin_build_environment(ctx, root, settings)
+                  settings: Settings, debs: DebCache, sources: Sequence[str] = ()) -> None:
+    """Apply a cloud plugin's packages, files and commands (progress 0-100 of `ctx`), with apt
+    reading `sources` instead of the image's own when given."""
+    begin_build_environment(ctx, root, settings, sources)
     if content.packages:
         ctx.progress(0, "customise: target packages")
         install_packages(ctx.scaled(0, 80), root, list(content.packages), settings, debs)
@@ -102,9 +105,17 @@ def apply_content(ctx: BuildContext, root: RootFS, content: TargetContent,
     ctx.progress(100)
 
 
-def begin_build_environment(ctx: BuildContext, root: RootFS, settings: Settings) -> None:
-    proxy = [f'Acquire::http::Proxy "{settings.apt_proxy}";'] if settings.apt_proxy else []
-    root.run_script(ctx, SCRIPTS / "build-env.sh", "begin", *proxy)
+def begin_build_environment(ctx: BuildContext, root: RootFS, settings: Settings,
+                            sources: Sequence[str] = ()) -> None:
+    """Settings for the build only: the proxy, and `sources` (one-line apt sources) that apt
+    reads instead of the image's own until `end_build_environment`. The values are checked
+    parameters (URLs without quotes or white space), so they cannot break out of the lines."""
+    options = [f'Acquire::http::Proxy "{settings.apt_proxy}";'] if settings.apt_proxy else []
+    if sources:
+        root.write_file(ctx, BUILD_SOURCES, "".join(f"{line}\n" for line in sources).encode())
+        options += [f'Dir::Etc::SourceList "{BUILD_SOURCES}";',
+                    f'Dir::Etc::SourceParts "{BUILD_SOURCES}.d";']
+    root.run_script(ctx, SCRIPTS / "build-env.sh", "begin", *options)
 
 
 def end_build_environment(ctx: BuildContext, root: RootFS) -> None:

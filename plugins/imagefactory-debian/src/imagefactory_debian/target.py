@@ -24,6 +24,7 @@ from .esp import copy_kernel
 from .icicle import icicle, installed_packages
 from .jeos import remove_tree
 from .namespace import PrivateMounts
+from .recipe import JeosRecipe
 from .rootfs import RootFS
 from .settings import Settings
 
@@ -45,7 +46,10 @@ def apply_target_content(ctx: BuildContext, template: Template, content: TargetC
                          f"sizelimit={layout.root.size}")
             root = RootFS(mounts, mountpoint, scratch)
             before = installed_packages(ctx, root)
-            apply_content(ctx.scaled(2, 90), root, content, settings, debs)
+            sources = _build_sources(release, arch, parameters, settings)
+            if sources:
+                ctx.log(f"target content comes from mirror {settings.mirror}")
+            apply_content(ctx.scaled(2, 90), root, content, settings, debs, sources)
             after = installed_packages(ctx, root)
             manifest = icicle(ctx, root, template, after) if after != before else None
             system.finalize(ctx, root)
@@ -56,3 +60,12 @@ def apply_target_content(ctx: BuildContext, template: Template, content: TargetC
         remove_tree(scratch)
     ctx.progress(100, "complete")
     return None if manifest is None else BuildResult(icicle=manifest)
+
+
+def _build_sources(release: releases.Release, arch: releases.Architecture,
+                   parameters: Mapping[str, Any], settings: Settings) -> list[str]:
+    """The apt sources of a mirror the request (or the operator) names for this target image,
+    or none: then the packages come from the sources the base image was built with."""
+    if not parameters["mirror"] or not settings.mirror:
+        return []
+    return JeosRecipe.of(release, arch, settings.mirror, settings).sources()
