@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from imagefactory_core.sandbox import IdRange, SandboxLimits, SandboxSpec, wrap
+from imagefactory_core.sandbox.limits import GROUP_PARENT, _make_group
 
 Run = Callable[..., Any]
 
@@ -96,3 +97,20 @@ def test_cgroups_are_removed(tree: Path, run_sandbox: Run) -> None:
     for parent, entries in after.items():
         made = {e for e in entries - before.get(parent, set()) if e.is_dir()}
         assert not made, made
+
+
+def test_a_concurrent_launchers_empty_group_is_not_swept_as_stale(tmp_path: Path) -> None:
+    """Two builds start sandboxes at once: each launcher's new cgroup is empty until its first
+    process joins, and the other launcher's sweep of stale groups must leave it alone (it did
+    not, and the first launcher failed with 'cgroup.procs: No such file or directory')."""
+    parent = tmp_path / GROUP_PARENT
+    parent.mkdir()
+    running = parent / f"sandbox-{os.getpid()}-aaaaaaaaaaaa"
+    running.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = parent / f"sandbox-{dead.pid}-bbbbbbbbbbbb"
+    stale.mkdir()
+    made = _make_group(tmp_path, f"sandbox-{os.getpid()}-cccccccccccc")
+    assert made.is_dir() and running.is_dir()
+    assert not stale.exists()

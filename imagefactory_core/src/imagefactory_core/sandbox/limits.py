@@ -81,12 +81,28 @@ def _make_group(hierarchy: Path, name: str) -> Path:
     parent = hierarchy / GROUP_PARENT
     parent.mkdir(exist_ok=True)
     for stale in parent.iterdir():
-        if stale.is_dir():
+        if stale.is_dir() and not _launcher_alive(stale.name):
             with contextlib.suppress(OSError):
                 stale.rmdir()  # left by a launcher that was killed; fails while in use
     group = parent / name
     group.mkdir()
     return group
+
+
+def _launcher_alive(group_name: str) -> bool:
+    """Whether the launcher that made the group `group_name` (``sandbox-<pid>-<id>``) still
+    runs: a concurrent launcher's group is empty until its first process joins, and must not
+    be swept away as stale meanwhile."""
+    fields = group_name.split("-")
+    if len(fields) != 3 or not fields[1].isdigit():
+        return False
+    try:
+        os.kill(int(fields[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _v2_enable(root: Path, controller: str) -> bool:
@@ -104,7 +120,7 @@ def _v2_enable(root: Path, controller: str) -> bool:
 def apply(limits: SandboxLimits, cgroup_root: Path = CGROUP_ROOT) -> AppliedLimits:
     """Make this sandbox's cgroups and decide the fallbacks (before its first process runs)."""
     applied = AppliedLimits()
-    name = f"sandbox-{uuid.uuid4().hex[:12]}"
+    name = f"sandbox-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     wanted = {"memory": (limits.memory_mib, f"memory {limits.memory_mib} MiB"),
               "pids": (limits.processes, f"{limits.processes} processes")}
     v2 = _v2_root(cgroup_root)
