@@ -77,6 +77,20 @@ def test_shift_keeps_modes_and_never_follows_links(tmp_path: Path) -> None:
     assert stat.S_IMODE(program.stat().st_mode) == 0o4755
 
 
+def test_shift_moves_a_file_with_several_names_once(tmp_path: Path) -> None:
+    """Debian trees hold hard links (perl, for one): each inode is shifted once, not once per
+    name (the second name would otherwise look owned from outside the range)."""
+    ids = IdRange(200000, 300000, 65536)
+    tree = tmp_path / "tree"
+    (tree / "a").mkdir(parents=True)
+    (tree / "a" / "perl5.36.0").write_bytes(b"")
+    os.link(tree / "a" / "perl5.36.0", tree / "perl")
+    shift_into_range(tree, ids)
+    assert (tree / "perl").stat().st_uid == 200000
+    shift_out_of_range(tree, ids)
+    assert (tree / "a" / "perl5.36.0").stat().st_uid == 0
+
+
 def test_shift_refuses_ids_outside_the_range(tmp_path: Path) -> None:
     (tmp_path / "tree").mkdir()
     os.chown(tmp_path / "tree", 70000, 0)

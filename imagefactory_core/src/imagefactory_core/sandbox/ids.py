@@ -94,6 +94,7 @@ def _shift(tree: Path, ids_from: IdRange, ids_to: IdRange) -> None:
     top = os.stat(tree, follow_symlinks=False)
     if not stat.S_ISDIR(top.st_mode):
         raise ValueError(f"{tree} is not a directory")
+    shifted: set[tuple[int, int]] = set()  # files with several names are shifted once
     for _, dirs, files, dir_fd in os.fwalk(tree, follow_symlinks=False):
         here = os.fstat(dir_fd)
         os.fchown(dir_fd, *_shift_one(ids_from, ids_to, here.st_uid, here.st_gid, str(tree)))
@@ -101,6 +102,10 @@ def _shift(tree: Path, ids_from: IdRange, ids_to: IdRange) -> None:
             info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             if stat.S_ISDIR(info.st_mode):
                 continue  # changed when fwalk enters it
+            if info.st_nlink > 1:
+                if (info.st_dev, info.st_ino) in shifted:
+                    continue
+                shifted.add((info.st_dev, info.st_ino))
             uid, gid = _shift_one(ids_from, ids_to, info.st_uid, info.st_gid, name)
             if stat.S_ISREG(info.st_mode):
                 _chown_regular(dir_fd, name, uid, gid)
