@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import falcon.testing
 import pytest
@@ -62,10 +63,12 @@ WantedBy=multi-user.target
 def e2e_app(tmp_path_factory: pytest.TempPathFactory,
             shared_cache_dir: Path) -> Iterator[ImageFactoryApp]:
     root = tmp_path_factory.mktemp("e2e")
-    # Any client may name the mirror: the tests prove a per-request mirror is used.
+    # Any client may name the mirror: the tests prove a per-request mirror is used. The mirror
+    # resolves to a non-public address in this workplace: the build sandbox may reach it.
     config = make_config(root, cache_path=str(shared_cache_dir),
                          max_concurrent_local_sessions=2,
-                         operator_parameters={"*": ["mirror"]})
+                         operator_parameters={"*": ["mirror"]},
+                         sandbox_egress_allow=[urlsplit(MIRROR).hostname])
     app = create_app(config)
     yield app
     app.services.engine.shutdown(timeout=60)

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidRequest
+from .sandbox.policy import EgressPolicy
+from .sandbox.runner import SandboxSettings
+from .sandbox.spec import SandboxLimits
 
 DEFAULT_CONFIG_FILE = Path("/etc/imagefactory/imagefactory.conf")
 ENV_PREFIX = "IMAGEFACTORY_"
@@ -50,6 +53,11 @@ class Config:
     plugin_modules: list[str] = field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     operator_parameters: dict[str, list[str]] = field(default_factory=dict)
+    sandbox_memory_mib: int = 4096
+    sandbox_processes: int = 1024
+    sandbox_tree_mib: int = 0
+    sandbox_network: str = "egress"
+    sandbox_egress_allow: list[str] = field(default_factory=list)
 
     # -- derived locations ----------------------------------------------------------------------
     @property
@@ -78,18 +86,36 @@ class Config:
     def oauth_enabled(self) -> bool:
         return not self.no_oauth
 
+    @property
+    def sandbox_settings(self) -> SandboxSettings:
+        """What every build sandbox gets (docs/security.md)."""
+        if self.sandbox_network not in ("egress", "none"):
+            raise InvalidRequest(f"configuration key 'sandbox_network': {self.sandbox_network!r}"
+                                 " is neither 'egress' nor 'none'")
+        try:
+            policy = EgressPolicy(allow=tuple(self.sandbox_egress_allow))
+        except ValueError as exc:
+            raise InvalidRequest(f"configuration key 'sandbox_egress_allow': {exc}") from exc
+        return SandboxSettings(
+            limits=SandboxLimits(memory_mib=self.sandbox_memory_mib,
+                                 processes=self.sandbox_processes,
+                                 tree_mib=self.sandbox_tree_mib or None),
+            network="egress" if self.sandbox_network == "egress" else "none",
+            egress_allow=policy.allow)
+
 
 _FIELDS = {f.name: f for f in fields(Config)}
 
 
 # Smallest value that works; below it the service would fail later with an obscure error.
-_MINIMUM = {"port": 1, "max_concurrent_local_sessions": 1, "max_concurrent_uploads": 1,
+_MINIMUM = {"sandbox_memory_mib": 64, "sandbox_processes": 16, "sandbox_tree_mib": 0,
+            "port": 1, "max_concurrent_local_sessions": 1, "max_concurrent_uploads": 1,
             "server_threads": 1, "max_request_bytes": 1, "max_template_bytes": 1,
             "callback_timeout": 0.001, "callback_retries": 0, "oauth_timestamp_window": 1}
 _MAXIMUM = {"port": 65535}
 # Element type of the dict and list fields.
 _ITEMS = {"clients": str, "plugins": dict, "disabled_plugins": str, "plugin_modules": str,
-          "operator_parameters": list}
+          "operator_parameters": list, "sandbox_egress_allow": str}
 
 
 _ITEM_NAMES = {str: "string", dict: "JSON object", list: "list of parameter names"}

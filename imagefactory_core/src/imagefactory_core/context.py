@@ -22,6 +22,13 @@ from typing import Any
 from .errors import BuildCancelled, CommandFailed
 from .processes import record_group
 from .redaction import REDACTED
+from .sandbox.runner import (
+    Network,
+    Sandbox,
+    SandboxSettings,
+    make_sandbox,
+    shift_tree,
+)
 
 ProgressSink = Callable[[int, str | None], None]
 LogSink = Callable[[str], None]
@@ -40,6 +47,7 @@ class BuildContext:
         body_path: where the image body must be written (a disk for base/target images).
         cache_root: the root of caches shared between builds; use `cache_dir(name)`.
         plugin: the id of the plugin this context is bound to.
+        sandbox_settings: the operator's limits and network policy for `sandbox`.
     """
 
     image_id: str
@@ -51,6 +59,7 @@ class BuildContext:
     log_sink: LogSink = lambda line: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     secrets: list[str] = field(default_factory=list)
+    sandbox_settings: SandboxSettings = field(default_factory=SandboxSettings)
     _range: tuple[float, float] = (0.0, 100.0)
 
     # -- progress and log -------------------------------------------------------------------
@@ -118,6 +127,44 @@ class BuildContext:
         if self.cancel_event.is_set():
             raise BuildCancelled(f"build of {self.image_id} was cancelled")
 
+    # -- sandboxes --------------------------------------------------------------------------
+    def sandbox(self, root: Path | None, *, network: Network = "none",
+                inputs: Sequence[tuple[Path, str]] = (),
+                outputs: Sequence[tuple[Path, str]] = (),
+                env: Mapping[str, str] | None = None, hostname: str = "imagefactory",
+                host_tools: bool = False, egress_allow: Sequence[str] = (),
+                enter: Sequence[str] = ()) -> Sandbox:
+        """A sandbox to run whatever an image tree or a template controls (see
+        docs/security.md): root inside, an unprivileged subordinate uid on the host, its own
+        namespaces, no host path visible, seccomp, the operator's limits.
+
+        `root` is the image tree (``/`` inside, writable; owned by the sandbox's ids: trees
+        made by the sandbox are; `adopt_tree` shifts one host root made), or None for an empty
+        root with the host's programs read-only when `host_tools` (to run host tools such as
+        ``mkfs.ext4 -d`` over a tree bound in `inputs`). `inputs` are (host path, path inside)
+        pairs shown read-only; `outputs` writable ones. `network` ``"egress"`` asks for the
+        egress proxy (``http_proxy`` inside): granted unless the operator set
+        ``sandbox_network = none``; it reaches public addresses on ports 80 and 443, the
+        operator's allow-list, and `egress_allow`: URLs (their host and port), CIDRs or host
+        names the operator chose (never a template's).
+        `env` replaces the whole environment inside. `enter` prefixes the launcher's command
+        line (for instance ``nsenter`` into a mount namespace that holds the tree's mounts).
+        """
+        return make_sandbox(self, self.sandbox_settings, root, network=network, inputs=inputs,
+                            outputs=outputs, env=env, hostname=hostname, host_tools=host_tools,
+                            egress_allow=egress_allow, enter=enter)
+
+    def adopt_tree(self, tree: Path, enter: Sequence[str] = ()) -> None:
+        """Shift a tree that host root made (files owned by image ids on the host, a mounted
+        image for one) into the sandbox's ids, so it can be a sandbox root. Image ownership,
+        set-uid bits and file capabilities are kept; symbolic links are never followed.
+        `enter` runs it in another mount namespace (where the tree is mounted)."""
+        shift_tree(self, tree, "in", enter)
+
+    def release_tree(self, tree: Path, enter: Sequence[str] = ()) -> None:
+        """The reverse of `adopt_tree`: files are owned by their image ids again."""
+        shift_tree(self, tree, "out", enter)
+
     # -- commands ---------------------------------------------------------------------------
     def run(
         self,
@@ -129,8 +176,10 @@ class BuildContext:
         timeout: float | None = None,
         check: bool = True,
         capture: bool = False,
+        shown: Sequence[str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command, logging its combined output line by line.
+        """Run a command, logging its combined output line by line (and `shown` as the
+        command line, when given, instead of `argv`).
 
         The command runs in its own process group; on cancellation or `timeout` (seconds) the
         whole group is terminated, then killed. With `capture` the standard output is returned
@@ -138,7 +187,8 @@ class BuildContext:
         `CommandFailed` carrying the tail of the output, unless `check` is false.
         """
         args = [os.fspath(a) for a in argv]
-        self.log("$ " + " ".join(args))
+        logged = list(shown) if shown is not None else args
+        self.log("$ " + " ".join(logged))
         full_env = {**os.environ, **(env or {})}
         proc = subprocess.Popen(
             args,
@@ -196,10 +246,11 @@ class BuildContext:
         if reason == "cancelled":
             raise BuildCancelled(f"build of {self.image_id} was cancelled")
         if reason:
-            raise CommandFailed([self.redact(a) for a in args], proc.returncode or -9,
+            raise CommandFailed([self.redact(a) for a in logged], proc.returncode or -9,
                                 f"{reason}\n" + "\n".join(tail))
         if check and proc.returncode != 0:
-            raise CommandFailed([self.redact(a) for a in args], proc.returncode, "\n".join(tail))
+            raise CommandFailed([self.redact(a) for a in logged], proc.returncode,
+                                "\n".join(tail))
         return subprocess.CompletedProcess(args, proc.returncode, "".join(captured), None)
 
 

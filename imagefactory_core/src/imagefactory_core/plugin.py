@@ -32,7 +32,8 @@ from .model import (
     PushResult,
     TargetContent,
 )
-from .parameters import Parameter
+from .parameters import Parameter, ParameterError
+from .sandbox.runner import Sandbox
 from .tdl import (
     Command,
     File,
@@ -70,8 +71,10 @@ __all__ = [
     "OSTarget",
     "Package",
     "Parameter",
+    "ParameterError",
     "PushResult",
     "Repository",
+    "Sandbox",
     "TargetContent",
     "Template",
     "TemplateError",

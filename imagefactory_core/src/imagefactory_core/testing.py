@@ -16,7 +16,7 @@ Fixtures:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from .config import Config
 from .context import BuildContext
 from .parameters import ParameterError, check_config, resolve
 from .plugins import PluginHost, load_plugins
+from .sandbox.runner import SandboxSettings
 
 __all__ = ["ParameterError", "RecordingBuildContext", "loaded_plugin", "make_build_context",
            "make_config", "plugin_parameters", "wait_for_status"]
@@ -41,8 +42,14 @@ class RecordingBuildContext(BuildContext):
     reports: list[tuple[int, str | None]]
 
 
-def make_build_context(root: Path, image_id: str = "test-image") -> RecordingBuildContext:
-    """Build a `RecordingBuildContext` rooted at `root` (work, cache and body under it)."""
+def make_build_context(root: Path, image_id: str = "test-image",
+                       egress_allow: Sequence[str] = ()) -> RecordingBuildContext:
+    """Build a `RecordingBuildContext` rooted at `root` (work, cache and body under it).
+
+    `egress_allow` is the operator's sandbox allow-list (configuration ``sandbox_egress_allow``):
+    destinations beyond public addresses that sandboxed steps may reach, such as a package
+    mirror on a private network.
+    """
     lines: list[str] = []
     reports: list[tuple[int, str | None]] = []
     workdir = root / "work"
@@ -54,6 +61,7 @@ def make_build_context(root: Path, image_id: str = "test-image") -> RecordingBui
         cache_root=root / "cache",
         progress_sink=lambda percent, activity: reports.append((percent, activity)),
         log_sink=lines.append,
+        sandbox_settings=SandboxSettings(egress_allow=tuple(egress_allow)),
     )
     ctx.lines = lines
     ctx.reports = reports

@@ -197,27 +197,77 @@ def test_repository_source_lines():
     assert _source_line(full) == "deb http://deb.debian.org/debian bookworm-backports main"
 
 
+@pytest.mark.parametrize("url", [
+    "http://repo.example/debs bookworm main\ndeb [trusted=yes] http://evil.example/ x main",
+    "http://repo.example/debs [trusted=yes] bookworm main",
+    "file:///etc bookworm main",
+    'http://repo.example/"debs',
+])
+def test_repository_urls_that_would_add_sources_are_refused(url):
+    with pytest.raises(BuildError, match="repository 'r'"):
+        _source_line(Repository("r", url))
+
+
+def test_the_templates_install_url_is_checked_like_a_url_parameter():
+    text = tdl("t").replace("http://deb.debian.org/debian",
+                            "http://deb.debian.org/debian&#10;deb [trusted=yes] http://evil/ x")
+    with pytest.raises(BuildError, match="<install><url>"):
+        settings(parse_template(text))
+
+
 def test_deb_file_names_encode_the_epoch():
     assert deb_file_name("libc6", "2.36-9", "amd64") == "libc6_2.36-9_amd64.deb"
     assert deb_file_name("e2fsprogs", "1:1.47.0-2", "amd64") == "e2fsprogs_1%3a1.47.0-2_amd64.deb"
 
 
 # -- package cache ------------------------------------------------------------------------------
+def deb(content: bytes) -> bytes:
+    """Bytes that start like a Debian package (an ar archive whose first member is
+    debian-binary), followed by `content`."""
+    return b"!<arch>\ndebian-binary   " + content
+
+
 def test_package_cache_seeds_harvests_and_never_overwrites(tmp_path: Path):
     cache = DebCache(tmp_path / "debs", "bookworm", "amd64")
     first = tmp_path / "first"
     first.mkdir()
-    (first / "a_1_amd64.deb").write_bytes(b"a")
-    assert cache.harvest(first) == 1
+    (first / "a_1_amd64.deb").write_bytes(deb(b"a"))
+    assert cache.harvest(first) == (1, [])
     second = tmp_path / "second"
     second.mkdir()
-    (second / "a_1_amd64.deb").write_bytes(b"other content")
-    (second / "b_1_amd64.deb").write_bytes(b"b")
-    assert cache.harvest(second) == 1
-    assert (cache.dir / "a_1_amd64.deb").read_bytes() == b"a"
+    (second / "a_1_amd64.deb").write_bytes(deb(b"other content"))
+    (second / "b_1_amd64.deb").write_bytes(deb(b"b"))
+    assert cache.harvest(second) == (1, [])
+    assert (cache.dir / "a_1_amd64.deb").read_bytes() == deb(b"a")
     tree = tmp_path / "tree"
     assert cache.seed(tree) == 2
     assert sorted(p.name for p in tree.iterdir()) == ["a_1_amd64.deb", "b_1_amd64.deb"]
+
+
+def test_the_cache_takes_only_regular_package_files_and_copies_them(tmp_path: Path):
+    """A sandbox writes the archives directory: links planted there are never followed on the
+    host, nor FIFOs opened to hang the build, nor other files taken; what is taken is a copy
+    owned by root, so the sandbox cannot change it afterwards."""
+    cache = DebCache(tmp_path / "debs", "bookworm", "amd64")
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    secret = tmp_path / "host-secret"
+    secret.write_bytes(deb(b"host file"))
+    (archives / "link_1_amd64.deb").symlink_to(secret)
+    os.mkfifo(archives / "fifo_1_amd64.deb")
+    (archives / "text_1_amd64.deb").write_bytes(b"#!/bin/sh\nrm -rf /\n")
+    (archives / "good_1_amd64.deb").write_bytes(deb(b"good"))
+    os.chown(archives / "good_1_amd64.deb", 100000, 100000)
+    added, refused = cache.harvest(archives)
+    assert added == 1
+    assert dict(refused) == {"link_1_amd64.deb": "a symbolic link",
+                             "fifo_1_amd64.deb": "not a regular file",
+                             "text_1_amd64.deb": "not a Debian package"}
+    taken = cache.dir / "good_1_amd64.deb"
+    assert taken.read_bytes() == deb(b"good")
+    assert taken.stat().st_uid == 0
+    assert taken.stat().st_ino != (archives / "good_1_amd64.deb").stat().st_ino
+    assert sorted(p.name for p in cache.dir.iterdir()) == ["good_1_amd64.deb"]
 
 
 def test_package_cache_harvests_concurrently_without_partial_files(tmp_path: Path):
@@ -227,7 +277,7 @@ def test_package_cache_harvests_concurrently_without_partial_files(tmp_path: Pat
         source = tmp_path / f"build{n}"
         source.mkdir()
         for package in range(50):
-            (source / f"p{package}_1_amd64.deb").write_bytes(bytes([package]) * 4096)
+            (source / f"p{package}_1_amd64.deb").write_bytes(deb(bytes([package]) * 4096))
         sources.append(source)
     threads = [threading.Thread(target=cache.harvest, args=(s,)) for s in sources]
     for thread in threads:
@@ -236,7 +286,8 @@ def test_package_cache_harvests_concurrently_without_partial_files(tmp_path: Pat
         thread.join()
     files = sorted(cache.dir.iterdir())
     assert len(files) == 50
-    assert all(f.read_bytes() == bytes([int(f.name[1:].split("_")[0])]) * 4096 for f in files)
+    assert all(f.read_bytes() == deb(bytes([int(f.name[1:].split("_")[0])]) * 4096)
+               for f in files)
 
 
 def test_package_cache_forgets_packages_unused_for_too_long(tmp_path: Path):

@@ -43,6 +43,7 @@ class BuildEngine:
         self.plugins = plugins
         self.config = config
         self.work = Work(store, plugins)
+        self.sandbox_settings = config.sandbox_settings  # checked once, at start-up
         self.notifier = notifier or CallbackNotifier(config.callback_timeout,
                                                      config.callback_retries)
         self._local = ThreadPoolExecutor(config.max_concurrent_local_sessions, "build")
@@ -117,6 +118,7 @@ class BuildEngine:
                                                                             activity),
             log_sink=lambda line: self.store.append_log(record.id, line),
             cancel_event=event,
+            sandbox_settings=self.sandbox_settings,
         )
 
     def _execute(self, job: Job) -> None:

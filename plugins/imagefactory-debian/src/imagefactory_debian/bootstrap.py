@@ -1,8 +1,12 @@
 """Build a JEOS tree (the bare OS: minbase, kernel, systemd, udev) with mmdebstrap.
 
 mmdebstrap runs in the build's private mount namespace (its /proc, /sys, /dev mounts in the tree
-cannot outlive the build) and in root mode, so the tree is owned correctly without fakeroot.
-Choices made for speed, each worth seconds:
+cannot outlive the build) and in root mode. What it runs comes from the recipe alone: the
+packages of the release (signed, checked against the host's Debian keyring; the mirror URL is
+checked by grammar), never anything of a template's. (Its unshare mode, run by host root, maps
+root to root and so isolates nothing more.) The finished tree is then shifted into the build
+sandbox's subordinate ids, and everything after that, ``jeos-finish.sh`` included, runs in the
+sandbox. Choices made for speed, each worth seconds:
 
 * packages come from the package cache (`cached_archives`);
 * ``force-unsafe-io``: dpkg does not fsync every file, the tree is turned into a file system later
@@ -19,7 +23,7 @@ from pathlib import Path
 
 from imagefactory_core.plugin import BuildContext
 
-from .debcache import DebCache, cached_archives
+from .debcache import ARCHIVES, DebCache, cached_archives
 from .namespace import PrivateMounts
 from .progress import Milestone, watching
 from .recipe import JeosRecipe
@@ -43,8 +47,15 @@ def build_jeos(ctx: BuildContext, mounts: PrivateMounts, recipe: JeosRecipe, tre
                debs: DebCache, apt_proxy: str | None, scratch: Path) -> None:
     """Make the JEOS tree of `recipe` in the empty directory `tree` (`scratch`: a host
     directory for temporary files)."""
-    with cached_archives(ctx, mounts, tree, scratch, debs):
-        watching(ctx, _MILESTONES).run(mounts.wrap(_mmdebstrap(recipe, tree, apt_proxy)))
+    (tree / ARCHIVES).mkdir(parents=True)  # the tree is new and empty: nothing to follow
+    with cached_archives(ctx, scratch, debs) as archives:
+        mounts.mount(ctx, archives, tree / ARCHIVES, "bind")
+        try:
+            watching(ctx, _MILESTONES).run(mounts.wrap(_mmdebstrap(recipe, tree, apt_proxy)))
+        finally:
+            ctx.run(mounts.wrap(["umount", tree / ARCHIVES]))
+    ctx.progress(88, "configure: handing the tree to the build sandbox")
+    ctx.adopt_tree(tree)
     ctx.progress(90, "configure: initramfs, network, boot hooks")
     modules = recipe.initramfs_modules
     RootFS(mounts, tree, scratch).run_script(ctx, SCRIPTS / "jeos-finish.sh",

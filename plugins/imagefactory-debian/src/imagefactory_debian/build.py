@@ -79,8 +79,8 @@ def _image(ctx: BuildContext, mounts: PrivateMounts, template: Template, setting
     ctx.check_cancelled()
     layers = Overlay(base.path, scratch)
     layers.mount(ctx, mounts)
-    root = RootFS(mounts, layers.root, scratch)
     identity = system.Identity.new(template.name)
+    root = RootFS(mounts, layers.root, scratch, identity.hostname)
 
     ctx.progress(55, "customise: host name, file systems, root password")
     system.configure(ctx, root, identity, template.os.rootpw)

@@ -37,10 +37,11 @@ from .debcache import DebCache, cached_archives
 from .fetch import fetch
 from .progress import Milestone, watching
 from .rootfs import SCRIPTS, RootFS
-from .settings import Settings
+from .settings import Settings, checked_url
 
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?([=/][A-Za-z0-9.+~:_-]+)?")
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+_SUITE_WORD = re.compile(r"[A-Za-z0-9._/-]{1,100}")
 BUILD_SOURCES = "/etc/apt/imagefactory-build.list"
 """Where the sources of a build-only mirror go (removed by build-env.sh end)."""
 _APT_INSTALL = ["apt-get", "install", "--yes", "-o", "Dpkg::Options::=--force-confdef",
@@ -55,7 +56,7 @@ _APT_MILESTONES = [
 def customise(ctx: BuildContext, root: RootFS, template: Template, settings: Settings,
               debs: DebCache) -> None:
     """Apply every customisation `template` asks for (progress 0-100 of `ctx`)."""
-    begin_build_environment(ctx, root, settings)
+    begin_build_environment(ctx, root)
     if template.repositories:
         ctx.progress(0, "customise: repositories")
         add_repositories(ctx, root, template.repositories, settings, debs)
@@ -89,7 +90,7 @@ def apply_content(ctx: BuildContext, root: RootFS, content: TargetContent,
                   settings: Settings, debs: DebCache, sources: Sequence[str] = ()) -> None:
     """Apply a cloud plugin's packages, files and commands (progress 0-100 of `ctx`), with apt
     reading `sources` instead of the image's own when given."""
-    begin_build_environment(ctx, root, settings, sources)
+    begin_build_environment(ctx, root, sources)
     if content.packages:
         ctx.progress(0, "customise: target packages")
         install_packages(ctx.scaled(0, 80), root, list(content.packages), settings, debs)
@@ -105,12 +106,14 @@ def apply_content(ctx: BuildContext, root: RootFS, content: TargetContent,
     ctx.progress(100)
 
 
-def begin_build_environment(ctx: BuildContext, root: RootFS, settings: Settings,
+def begin_build_environment(ctx: BuildContext, root: RootFS,
                             sources: Sequence[str] = ()) -> None:
     """Settings for the build only: the proxy, and `sources` (one-line apt sources) that apt
     reads instead of the image's own until `end_build_environment`. The values are checked
-    parameters (URLs without quotes or white space), so they cannot break out of the lines."""
-    options = [f'Acquire::http::Proxy "{settings.apt_proxy}";'] if settings.apt_proxy else []
+    parameters (URLs without quotes or white space), so they cannot break out of the lines.
+    apt reaches the network through the sandbox's egress proxy, so ``apt_proxy`` serves the
+    JEOS bootstrap only (mmdebstrap)."""
+    options = []
     if sources:
         root.write_file(ctx, BUILD_SOURCES, "".join(f"{line}\n" for line in sources).encode())
         options += [f'Dir::Etc::SourceList "{BUILD_SOURCES}";',
@@ -145,11 +148,12 @@ def install_packages(ctx: BuildContext, root: RootFS, names: list[str], settings
         if not _PACKAGE.fullmatch(name):
             raise BuildError(f"'{name}' is not a Debian package name (name[:arch][=version])")
     ctx.progress(0, "customise: package lists")
-    root.run(ctx, ["apt-get", "update"])
+    root.run(ctx, ["apt-get", "update"], network=True, egress_allow=settings.egress_allow)
     recommends = [] if settings.install_recommends else ["--no-install-recommends"]
-    with cached_archives(ctx, root.mounts, root.path, root.scratch, debs):
+    with cached_archives(ctx, root.scratch, debs) as archives:
         try:
-            root.run(watching(ctx, _APT_MILESTONES), [*_APT_INSTALL, *recommends, "--", *names])
+            root.run(watching(ctx, _APT_MILESTONES), [*_APT_INSTALL, *recommends, "--", *names],
+                     network=True, archives=archives, egress_allow=settings.egress_allow)
         except CommandFailed as error:
             raise BuildError(f"installing packages {' '.join(names)} failed "
                              f"(exit code {error.returncode}):\n{error.output_tail}") from error
@@ -173,7 +177,7 @@ def run_commands(ctx: BuildContext, root: RootFS, commands: Iterable[Command], t
             body = fetch(ctx, command.body, f"{kind} {command.name}").decode("utf-8", "replace")
         ctx.log(f"running {kind} {command.name}")
         try:
-            root.run_text(ctx, body, timeout=timeout)
+            root.run_text(ctx, body, timeout=timeout, network=True)
         except CommandFailed as error:
             raise BuildError(f"{kind} '{command.name}' failed (exit code {error.returncode}):\n"
                              f"{error.output_tail}") from error
@@ -186,7 +190,16 @@ def _file_data(ctx: BuildContext, file: File) -> bytes:
 
 
 def _source_line(repository: Repository) -> str:
+    """The sources.list line of a TDL repository: ``URL [SUITE [COMPONENT…]]``, each word
+    checked, since one newline or option would add a source of the template's choosing."""
     words = repository.url.split()
+    if not words:
+        raise BuildError(f"repository {repository.name!r} has no URL")
+    checked_url(words[0], f"repository {repository.name!r} <url>")
+    for word in words[1:]:
+        if not _SUITE_WORD.fullmatch(word):
+            raise BuildError(f"repository {repository.name!r}: {word[:60]!r} is not a suite or "
+                             "component name (letters, digits, '.', '_', '-', '/')")
     options = "" if repository.signed else "[trusted=yes] "
     location = words if len(words) > 1 else [words[0], "./"]
     return f"deb {options}{' '.join(location)}"

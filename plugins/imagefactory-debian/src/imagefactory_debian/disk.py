@@ -15,6 +15,7 @@ offset, with no loop device and no mount.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,13 +101,23 @@ def partition(ctx: BuildContext, disk: Path, layout: Layout, arch: Architecture)
 
 def make_root_fs(ctx: BuildContext, mounts: PrivateMounts, tree: Path, disk: Path,
                  extent: Extent, uuid: str) -> None:
-    """Write an ext4 file system holding `tree` (a path inside `mounts`) into `extent`."""
-    argv: list[str | Path] = ["mkfs.ext4", "-q", "-F", "-b", "4096", "-L", "root", "-U", uuid,
-            "-E", f"offset={extent.start}", "-d", tree, disk, f"{extent.size // 1024}k"]
+    """Write an ext4 file system holding `tree` (a path inside `mounts`) into `extent`.
+
+    The host's mkfs.ext4 runs in a sandbox with the tree shown read-only: it sees every file
+    with its image owner (the tree is owned by the sandbox's ids on the host) and records that,
+    and nothing of the tree is read with host root's rights.
+    """
+    sandbox = ctx.sandbox(None, host_tools=True, enter=mounts.enter,
+                          inputs=[(tree, "/tree"), (SCRIPTS / "mke2fs.conf", "/etc/mke2fs.conf")],
+                          outputs=[(disk, "/disk")])
+    argv = ["mkfs.ext4", "-q", "-F", "-b", "4096", "-L", "root", "-U", uuid,
+            "-E", f"offset={extent.start}", "-d", "/tree", "/disk", f"{extent.size // 1024}k"]
     try:
-        ctx.run(mounts.wrap(argv), env={"MKE2FS_CONFIG": str(SCRIPTS / "mke2fs.conf")})
+        sandbox.run(argv)
     except CommandFailed as error:
         if "allocate" in error.output_tail or "space" in error.output_tail:
             raise BuildError(f"the image's files do not fit in a root file system of "
                              f"{extent.size // MiB} MiB: make <disk><size> larger") from error
         raise
+    finally:
+        os.chown(disk, 0, 0)  # the sandbox had it; the image body is the service's again

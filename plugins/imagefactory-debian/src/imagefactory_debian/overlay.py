@@ -30,5 +30,8 @@ class Overlay:
             path.mkdir(parents=True, exist_ok=True)
 
     def mount(self, ctx: BuildContext, mounts: PrivateMounts) -> None:
+        """Mount the merged tree; its root is owned by the sandbox's ids like the JEOS tree's,
+        so that sandboxed commands are root in it."""
+        ctx.adopt_tree(self.upper)
         mounts.mount(ctx, "overlay", self.root, f"lowerdir={self.lower}",
                      f"upperdir={self.upper}", f"workdir={self.work}", fstype="overlay")

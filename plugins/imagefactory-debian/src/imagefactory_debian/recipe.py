@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .releases import Architecture, Release
 from .settings import Settings
 
-JEOS_FORMAT = 1
+JEOS_FORMAT = 2  # 2: trees owned on the host by the build sandbox's subordinate ids
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from imagefactory_core.plugin import Parameter, Template
+from imagefactory_core.plugin import BuildError, Parameter, ParameterError, Template
 
 # Storage drivers for the virtual and cloud hardware the images are meant for. With this list
 # the initramfs takes about 2 s to build and 8 MB; Debian's own "most" takes 17 s and 30 MB here.
@@ -60,6 +60,20 @@ PARAMETERS = [
 ]
 
 
+_URL = Parameter("url", "url")
+
+
+def checked_url(value: str, what: str) -> str:
+    """`value` if it is an http(s) URL without white space, quotes or control characters (the
+    grammar of declared ``url`` parameters): it goes into apt's sources and configuration."""
+    try:
+        return str(_URL.coerce(value, what))
+    except ParameterError:
+        raise BuildError(f"the template's {what} {value.strip()[:200]!r} is not an http:// or "
+                         "https:// URL without white space, quotes or control characters") \
+            from None
+
+
 @dataclass(frozen=True)
 class Settings:
     mirror: str | None  # None: an ISO install, and no mirror configured
@@ -73,12 +87,14 @@ class Settings:
     jeos_cache_entries: int
     deb_cache_max_age_days: int
     command_timeout: int  # seconds, per template command
+    egress_allow: tuple[str, ...]  # URLs the operator chose, which apt in the sandbox may reach
 
     @classmethod
     def read(cls, template: Template, parameters: Mapping[str, Any]) -> Settings:
         """The settings of a build of `template` with the resolved `parameters`."""
         tdl_mirror = template.os.install_url if template.os.install_type == "url" else None
-        mirror = parameters["mirror"] or tdl_mirror
+        mirror = parameters["mirror"] or (tdl_mirror and checked_url(tdl_mirror,
+                                                                     "<install><url>"))
         mirror = mirror.rstrip("/") if mirror else None
         security_mirror = None
         if parameters["security_updates"]:
@@ -99,4 +115,8 @@ class Settings:
             jeos_cache_entries=parameters["jeos_cache_entries"],
             deb_cache_max_age_days=parameters["deb_cache_max_age_days"],
             command_timeout=parameters["command_timeout"],
+            # operator-only parameters: the operator chose them (or let this client choose);
+            # the template's own URL gets the sandbox's default policy, nothing more
+            egress_allow=tuple(url for url in (parameters["mirror"],
+                                               parameters["security_mirror"]) if url),
         )

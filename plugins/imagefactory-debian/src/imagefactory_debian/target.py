@@ -44,6 +44,8 @@ def apply_target_content(ctx: BuildContext, template: Template, content: TargetC
             ctx.progress(0, "customise: mounting the root file system")
             mounts.mount(ctx, disk, mountpoint, "loop", f"offset={layout.root.start}",
                          f"sizelimit={layout.root.size}")
+            # The file system holds image ids; the sandbox works on trees of its own ids.
+            ctx.adopt_tree(mountpoint, mounts.enter)
             root = RootFS(mounts, mountpoint, scratch)
             before = installed_packages(ctx, root)
             sources = _build_sources(release, arch, parameters, settings)
@@ -55,6 +57,7 @@ def apply_target_content(ctx: BuildContext, template: Template, content: TargetC
             system.finalize(ctx, root)
             ctx.progress(92, "disk: kernel and initramfs on the EFI system partition")
             copy_kernel(ctx, root, disk, layout.esp)
+            ctx.release_tree(mountpoint, mounts.enter)
             ctx.run(mounts.wrap(["umount", mountpoint]))
     finally:
         remove_tree(scratch)

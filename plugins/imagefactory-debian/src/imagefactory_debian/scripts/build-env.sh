@@ -1,6 +1,6 @@
 #!/bin/sh
 # Settings that hold while the plugin installs packages and runs commands in the tree, and must
-# not stay in the image. Runs inside the tree (in-root.sh).
+# not stay in the image. Runs inside the tree (in the build sandbox, rootfs.py).
 #   build-env.sh begin [APT_OPTION...]   (apt.conf lines, e.g. the build's proxy)
 #   build-env.sh end
 set -eu

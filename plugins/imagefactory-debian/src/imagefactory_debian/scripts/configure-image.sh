@@ -1,6 +1,6 @@
 #!/bin/sh
 # Give one image its identity: host name, file systems (by UUID), root password. Runs inside
-# the tree (in-root.sh) before the template's customisation, so that its commands see the real
+# the tree (in the build sandbox, rootfs.py) before the template's customisation, so that its commands see the real
 # thing. Arguments: HOSTNAME ROOT_FS_UUID ESP_VOLUME_ID. Standard input: the root password on
 # one line, stored as a SHA-512 crypt hash; nothing locks the root account.
 set -eu

@@ -3,11 +3,14 @@
 # no FAT support): mkfs.fat and mtools work at the partition's offset in the disk file. One
 # script rather than a command per file, because every command the plugin runs costs time.
 #
-#   esp.sh install DISK OFFSET SIZE_KIB VOLUME_ID GRUB_TARGET EFI_LOADER CONFIG_DIR TREE
+#   esp.sh install DISK OFFSET SIZE_KIB VOLUME_ID GRUB_TARGET EFI_LOADER CONFIG_DIR KERNEL_DIR
 #       format; install GRUB as \EFI\BOOT\EFI_LOADER with CONFIG_DIR/grub.cfg, and syslinux
-#       when CONFIG_DIR has a syslinux.cfg; copy TREE's kernel and initramfs
-#   esp.sh kernel DISK OFFSET TREE
-#       copy TREE's current kernel and initramfs (/vmlinuz, /initrd.img) only
+#       when CONFIG_DIR has a syslinux.cfg; copy KERNEL_DIR's vmlinuz and initrd.img
+#   esp.sh kernel DISK OFFSET KERNEL_DIR
+#       copy KERNEL_DIR's vmlinuz and initrd.img only
+#
+# KERNEL_DIR holds host copies the plugin took out of the image tree (esp.py): nothing here reads
+# the tree or runs anything from it.
 set -eux
 export MTOOLS_SKIP_CHECK=1
 
@@ -15,16 +18,15 @@ export MTOOLS_SKIP_CHECK=1
 grub_modules="part_gpt part_msdos fat ext2 normal boot linux configfile search search_fs_uuid
     search_label echo test serial terminal gzio all_video"
 
-copy_kernel() {  # DISK OFFSET TREE
+copy_kernel() {  # DISK OFFSET KERNEL_DIR
     for name in vmlinuz initrd.img; do
-        file=$(chroot "$3" readlink -e "/$name")
-        mcopy -o -i "$1@@$2" "$3$file" "::/$name"
+        mcopy -o -i "$1@@$2" "$3/$name" "::/$name"
     done
 }
 
 case $1 in
 install)
-    disk=$2 offset=$3 size=$4 volume=$5 target=$6 loader=$7 config=$8 tree=$9
+    disk=$2 offset=$3 size=$4 volume=$5 target=$6 loader=$7 config=$8 kernel=$9
     image=$disk@@$offset
     mkfs.fat -F 32 -s 2 -n EFI -i "$volume" --offset=$((offset / 512)) "$disk" "$size"
     mmd -i "$image" ::/EFI ::/EFI/BOOT
@@ -36,7 +38,7 @@ install)
         syslinux --install --offset "$offset" --directory /syslinux "$disk"
         mcopy -i "$image" "$config/syslinux.cfg" ::/syslinux/
     fi
-    copy_kernel "$disk" "$offset" "$tree"
+    copy_kernel "$disk" "$offset" "$kernel"
     ;;
 kernel)
     copy_kernel "$2" "$3" "$4"

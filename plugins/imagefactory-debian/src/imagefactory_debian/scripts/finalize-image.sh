@@ -1,6 +1,6 @@
 #!/bin/sh
 # Leave nothing in the image that must differ between machines started from it, or that only
-# served the build. Runs inside the tree (in-root.sh) after the template's customisation.
+# served the build. Runs inside the tree (in the build sandbox, rootfs.py) after the template's customisation.
 set -eu
 
 # Every machine makes its own machine id at first boot.

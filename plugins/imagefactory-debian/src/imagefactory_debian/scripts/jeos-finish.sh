@@ -1,7 +1,7 @@
 #!/bin/sh
 # Turn the tree mmdebstrap made into the JEOS tree every image of the same recipe starts from:
 # what is the same for all of them (initramfs, networking, boot hooks) is done here, once.
-# Runs inside the tree (in-root.sh). Arguments: the storage drivers the initramfs carries, or
+# Runs inside the tree (in the build sandbox, rootfs.py). Arguments: the storage drivers the initramfs carries, or
 # "most" for Debian's own MODULES=most.
 set -eu
 
