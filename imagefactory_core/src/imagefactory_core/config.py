@@ -93,7 +93,7 @@ class Config:
             raise InvalidRequest(f"configuration key 'sandbox_network': {self.sandbox_network!r}"
                                  " is neither 'egress' nor 'none'")
         try:
-            policy = EgressPolicy(allow=tuple(self.sandbox_egress_allow))
+            EgressPolicy.of(self.sandbox_egress_allow)
         except ValueError as exc:
             raise InvalidRequest(f"configuration key 'sandbox_egress_allow': {exc}") from exc
         return SandboxSettings(
@@ -101,7 +101,7 @@ class Config:
                                  processes=self.sandbox_processes,
                                  tree_mib=self.sandbox_tree_mib or None),
             network="egress" if self.sandbox_network == "egress" else "none",
-            egress_allow=policy.allow)
+            egress_allow=tuple(self.sandbox_egress_allow))
 
 
 _FIELDS = {f.name: f for f in fields(Config)}

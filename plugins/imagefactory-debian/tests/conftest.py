@@ -38,6 +38,8 @@ def image(shared_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory,
           file_server: str) -> Build:
     """THE real image of this session: bookworm with repositories, precommands, packages,
     files of all three types and commands. Tests must not modify its disk."""
-    return build(tmp_path_factory.mktemp("image"), shared_cache_dir, session_tdl(file_server))
+    # The file server is on the host's loopback: the operator allows the sandbox to reach it.
+    return build(tmp_path_factory.mktemp("image"), shared_cache_dir, session_tdl(file_server),
+                 egress_allow=(file_server,))
 
 

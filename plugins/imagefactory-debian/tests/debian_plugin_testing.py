@@ -89,10 +89,13 @@ class Build:
 
 
 def build(root: Path, cache: Path, text: str, image_id: str = "image",
-          on_log: Callable[[RecordingBuildContext, str], None] | None = None) -> Build:
-    """Build `text` with the plugin's hook, as the core would, with caches under `cache`."""
+          on_log: Callable[[RecordingBuildContext, str], None] | None = None,
+          egress_allow: tuple[str, ...] = ()) -> Build:
+    """Build `text` with the plugin's hook, as the core would, with caches under `cache`;
+    the sandbox may reach the mirror and `egress_allow` (the operator's allow-list)."""
     template = parse_template(text)
-    ctx = make_build_context(root, image_id=image_id, egress_allow=MIRROR_HOSTS)
+    ctx = make_build_context(root, image_id=image_id,
+                             egress_allow=(*MIRROR_HOSTS, *egress_allow))
     ctx.cache_root = cache
     if on_log:
         lines = ctx.lines

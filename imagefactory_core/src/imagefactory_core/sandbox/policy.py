@@ -17,6 +17,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -67,6 +68,23 @@ class EgressPolicy:
             if not _is_network(entry) and not _HOSTNAME.match(entry.lower()):
                 raise ValueError(f"egress allow-list entry {entry!r} is neither a CIDR nor a "
                                  "host name")
+
+    @classmethod
+    def of(cls, entries: tuple[str, ...] | list[str]) -> EgressPolicy:
+        """The default policy widened by `entries`: URLs (their host and port:
+        ``http://mirror.internal:8080/debian``), CIDRs or host names (ports 80 and 443)."""
+        hosts: list[str] = []
+        ports = set(cls().ports)
+        for entry in entries:
+            if "://" not in entry:
+                hosts.append(entry)
+                continue
+            parts = urlsplit(entry)
+            if not parts.hostname:
+                raise ValueError(f"egress destination {entry!r} names no host")
+            hosts.append(parts.hostname)
+            ports.add(parts.port or (443 if parts.scheme == "https" else 80))
+        return cls(allow=tuple(hosts), ports=tuple(sorted(ports)))
 
     def _allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(entry, strict=False) for entry in self.allow

@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
 
 from .ids import IdRange, shift_into_range, shift_out_of_range, subordinate_ids
 from .policy import EgressPolicy
@@ -39,7 +38,8 @@ class SandboxSettings:
         limits: memory, processes and tree size of each sandbox.
         network: what steps that ask for the network get: ``egress`` (the proxy and its
             policy) or ``none`` (no network for anything a template controls).
-        egress_allow: CIDRs or host names beyond the public internet the proxy may reach.
+        egress_allow: URLs, CIDRs or host names beyond the public internet the proxy may
+            reach (a URL adds its port to 80 and 443).
     """
 
     limits: SandboxLimits = field(default_factory=SandboxLimits)
@@ -75,14 +75,12 @@ def make_sandbox(ctx: BuildContext, settings: SandboxSettings, root: Path | None
                  enter: Sequence[str]) -> Sandbox:
     """The `Sandbox` `BuildContext.sandbox` describes (see there)."""
     granted = "egress" if network == "egress" and settings.network == "egress" else "none"
-    hosts, ports = _destinations(egress_allow)
     spec = SandboxSpec(
         root=root,
         inputs=tuple(Bind(Path(host), inside) for host, inside in inputs),
         outputs=tuple(Bind(Path(host), inside) for host, inside in outputs),
         network=granted,
-        egress=EgressPolicy(allow=(*settings.egress_allow, *hosts),
-                            ports=tuple(sorted({*EgressPolicy().ports, *ports}))),
+        egress=EgressPolicy.of([*settings.egress_allow, *egress_allow]),
         limits=settings.limits,
         env=dict(DEFAULT_ENV if env is None else env),
         hostname=hostname,
@@ -91,23 +89,6 @@ def make_sandbox(ctx: BuildContext, settings: SandboxSettings, root: Path | None
     if host_tools:
         spec = host_tool_spec(spec.inputs, spec.outputs, spec)
     return Sandbox(ctx, spec, enter)
-
-
-def _destinations(entries: Sequence[str]) -> tuple[list[str], set[int]]:
-    """Hosts and ports of `entries`: URLs (``http://mirror.internal:8080/debian``), CIDRs or
-    host names."""
-    hosts: list[str] = []
-    ports: set[int] = set()
-    for entry in entries:
-        if "://" not in entry:
-            hosts.append(entry)
-            continue
-        parts = urlsplit(entry)
-        if not parts.hostname:
-            raise ValueError(f"egress destination {entry!r} names no host")
-        hosts.append(parts.hostname)
-        ports.add(parts.port or (443 if parts.scheme == "https" else 80))
-    return hosts, ports
 
 
 def sandbox_ids() -> IdRange:
