@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -310,3 +311,12 @@ def test_rejected_callback_url_does_not_echo_its_password(client):
                                                         f"http://u:{CB_PASSWORD}@[::1/"]}}})
     assert result.status_code == 400, result.text
     assert_nowhere(result.text, CB_PASSWORD)
+
+
+def test_state_storage_work_and_cache_directories_are_roots_alone(client, imagefactory_config):
+    """Bodies and logs hold what templates put in them; work and cache directories hold image
+    trees owned by the build sandbox's ids: nobody else may even look in."""
+    config = imagefactory_config
+    for path in (Path(config.state_dir), config.storage_dir, config.work_dir,
+                 config.cache_dir):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path

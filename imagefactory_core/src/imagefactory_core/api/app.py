@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import falcon
 import falcon.media
@@ -60,8 +61,12 @@ class ImageFactoryApp(falcon.App):
 
 
 def build_services(config: Config, plugins: PluginHost | None = None) -> Services:
-    for path in (config.storage_dir, config.work_dir, config.cache_dir):
+    # Root's alone: image bodies and logs hold what templates put in them, and the work and
+    # cache directories hold image trees owned by the build sandbox's subordinate ids, which a
+    # process that escaped a sandbox must not be able to reach.
+    for path in (Path(config.state_dir), config.storage_dir, config.work_dir, config.cache_dir):
         path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)
     engine_db = open_database(config.db_url)
     store = ImageStore(engine_db, config.storage_dir, Sealer(config.secret_key_file))
     plugins = plugins or load_plugins(disabled=config.disabled_plugins,
