@@ -320,3 +320,15 @@ def test_state_storage_work_and_cache_directories_are_roots_alone(client, imagef
     for path in (Path(config.state_dir), config.storage_dir, config.work_dir,
                  config.cache_dir):
         assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+
+
+def test_credentials_in_a_delete_url_are_refused_and_not_echoed(client):
+    pushed = client.simulate_post("/imagefactory/provider_images", json={"provider_image": {
+        "template": tdl("url-creds"), "target": "fakecloud", "provider": "p1",
+        "credentials": CREDENTIALS_JSON}}).json["provider_image"]
+    wait_for_status(client, f"/imagefactory/provider_images/{pushed['id']}")
+    result = client.simulate_delete(f"/imagefactory/provider_images/{pushed['id']}",
+                                    query_string=f"credentials={CRED_KEY}&provider=p1")
+    assert result.status_code == 400
+    assert "request body, never in the URL" in result.json["description"]
+    assert_nowhere(result.text, CRED_KEY)

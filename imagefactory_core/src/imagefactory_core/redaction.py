@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "*****"
-_SECRET_NAME = re.compile(r"(passw(or)?d|secret|token|credential|private_?key|rootpw)", re.I)
+_SECRET_NAME = re.compile(r"(passw(or)?d|passphrase|secret|token|credential|private_?key|"
+                          r"rootpw|access_?key|api_?key|auth(?!or))", re.I)
 
 
 def redact_url(url: str) -> str:

@@ -71,6 +71,9 @@ def read_image_request(req: falcon.Request, singular: str, *, body_required: boo
         if body_required:
             raise InvalidRequest(f"empty request body: send {{\"{singular}\": {{…}}}} as JSON, "
                                  f"<{singular}>…</{singular}> as XML, or form fields")
+        if "credentials" in req.params:
+            # a URL ends up in access logs, proxies' logs and shell histories
+            raise InvalidRequest("send 'credentials' in the request body, never in the URL")
         return _from_fields(dict(req.params))
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if content_type in XML_TYPES:
