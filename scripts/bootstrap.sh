@@ -39,6 +39,24 @@ if ! grep -q '^root:' /etc/subuid 2>/dev/null || ! grep -q '^root:' /etc/subgid 
     done
 fi
 
+# imagefactory-debian makes its cached JEOS trees with mmdebstrap's unshare mode, which maps
+# the unshared root onto the *calling* user's subordinate ids (run by root it maps root to
+# root). It runs as this system user, whose range is root's, so the trees it makes are owned
+# by the build sandbox's ids and no maintainer script runs as host root.
+if ! id imagefactory-build >/dev/null 2>&1; then
+    echo "bootstrap: adding the system user imagefactory-build (runs mmdebstrap, unprivileged)"
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+        imagefactory-build
+fi
+for file in /etc/subuid /etc/subgid; do
+    root_range=$(grep '^root:' "$file" | head -n 1 | cut -d: -f2-)
+    if ! grep -q "^imagefactory-build:$root_range\$" "$file"; then
+        sed -i '/^imagefactory-build:/d' "$file"
+        echo "bootstrap: giving imagefactory-build root's subordinate ids in $file"
+        echo "imagefactory-build:$root_range" >>"$file"
+    fi
+done
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 editables=(-e imagefactory_core)

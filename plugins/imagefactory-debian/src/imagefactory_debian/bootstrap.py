@@ -1,12 +1,13 @@
 """Build a JEOS tree (the bare OS: minbase, kernel, systemd, udev) with mmdebstrap.
 
-mmdebstrap runs in the build's private mount namespace (its /proc, /sys, /dev mounts in the tree
-cannot outlive the build) and in root mode. What it runs comes from the recipe alone: the
-packages of the release (signed, checked against the host's Debian keyring; the mirror URL is
-checked by grammar), never anything of a template's. (Its unshare mode, run by host root, maps
-root to root and so isolates nothing more.) The finished tree is then shifted into the build
-sandbox's subordinate ids, and everything after that, ``jeos-finish.sh`` included, runs in the
-sandbox. Choices made for speed, each worth seconds:
+mmdebstrap runs in its unshare mode as the unprivileged system user ``imagefactory-build``,
+whose subordinate ids are the build sandbox's (``scripts/bootstrap.sh`` sets both up): it
+installs the packages as root of its own user namespace, so no maintainer script runs as host
+root, and the tree comes out owned on the host by the sandbox's ids, ready to be a sandbox root
+(``jeos-finish.sh`` and everything after run in the sandbox). Run by host root, the unshare mode
+would map root to root. The user reaches the tree through a bind mount under /run in the build's
+private mount namespace (the cache directory itself is root's alone), where the package cache is
+mounted too; nothing of it outlives the build. Choices made for speed, each worth seconds:
 
 * packages come from the package cache (`cached_archives`);
 * ``force-unsafe-io``: dpkg does not fsync every file, the tree is turned into a file system later
@@ -18,10 +19,12 @@ sandbox. Choices made for speed, each worth seconds:
 
 from __future__ import annotations
 
+import contextlib
+import pwd
 import shlex
 from pathlib import Path
 
-from imagefactory_core.plugin import BuildContext
+from imagefactory_core.plugin import BuildContext, BuildError
 
 from .debcache import ARCHIVES, DebCache, cached_archives
 from .namespace import PrivateMounts
@@ -30,6 +33,9 @@ from .recipe import JeosRecipe
 from .rootfs import SCRIPTS, RootFS
 
 MERGED_USR_HOOKS = "/usr/share/mmdebstrap/hooks/maybe-merged-usr"
+BUILD_USER = "imagefactory-build"
+STAGES = Path("/run/imagefactory-jeos")
+"""Where the build user finds trees being made: mount points, in builds' mount namespaces."""
 
 # mmdebstrap's and apt's own words for their phases, with the progress they stand for.
 _MILESTONES = [
@@ -47,15 +53,23 @@ def build_jeos(ctx: BuildContext, mounts: PrivateMounts, recipe: JeosRecipe, tre
                debs: DebCache, apt_proxy: str | None, scratch: Path) -> None:
     """Make the JEOS tree of `recipe` in the empty directory `tree` (`scratch`: a host
     directory for temporary files)."""
+    _check_build_user()
     (tree / ARCHIVES).mkdir(parents=True)  # the tree is new and empty: nothing to follow
-    with cached_archives(ctx, scratch, debs) as archives:
-        mounts.mount(ctx, archives, tree / ARCHIVES, "bind")
-        try:
-            watching(ctx, _MILESTONES).run(mounts.wrap(_mmdebstrap(recipe, tree, apt_proxy)))
-        finally:
-            ctx.run(mounts.wrap(["umount", tree / ARCHIVES]))
-    ctx.progress(88, "configure: handing the tree to the build sandbox")
     ctx.adopt_tree(tree)
+    stage = STAGES / tree.name
+    stage.mkdir(mode=0o755, parents=True, exist_ok=True)
+    try:
+        with cached_archives(ctx, scratch, debs) as archives:
+            mounts.mount(ctx, tree, stage, "bind")
+            mounts.mount(ctx, archives, stage / ARCHIVES, "bind")
+            try:
+                watching(ctx, _MILESTONES).run(
+                    mounts.wrap(_as_build_user(_mmdebstrap(recipe, stage, apt_proxy))))
+            finally:
+                ctx.run(mounts.wrap(["umount", "--recursive", stage]))
+    finally:
+        with contextlib.suppress(OSError):
+            stage.rmdir()
     ctx.progress(90, "configure: initramfs, network, boot hooks")
     modules = recipe.initramfs_modules
     RootFS(mounts, tree, scratch).run_script(ctx, SCRIPTS / "jeos-finish.sh",
@@ -63,12 +77,28 @@ def build_jeos(ctx: BuildContext, mounts: PrivateMounts, recipe: JeosRecipe, tre
     ctx.progress(100)
 
 
+def _check_build_user() -> None:
+    try:
+        pwd.getpwnam(BUILD_USER)
+    except KeyError:
+        raise BuildError(f"the system user {BUILD_USER} that runs mmdebstrap unprivileged is "
+                         "missing: run scripts/bootstrap.sh (it adds it, with the build "
+                         "sandbox's subordinate ids)") from None
+
+
+def _as_build_user(argv: list[str]) -> list[str]:
+    """`argv` run as the build user with a clean environment."""
+    return ["setpriv", f"--reuid={BUILD_USER}", f"--regid={BUILD_USER}", "--clear-groups",
+            "--", "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp",
+            "TMPDIR=/tmp", *argv]
+
+
 def _mmdebstrap(recipe: JeosRecipe, tree: Path, apt_proxy: str | None) -> list[str]:
     def hook(name: str) -> str:
         return f'sh {shlex.quote(str(SCRIPTS / name))} "$1"'
 
     argv = [
-        "mmdebstrap", "--verbose", "--mode=root", "--variant=minbase",
+        "mmdebstrap", "--verbose", "--mode=unshare", "--variant=minbase",
         f"--architectures={recipe.arch.dpkg}",
         f"--include={','.join(recipe.packages)}",
         f"--hook-dir={MERGED_USR_HOOKS}",
