@@ -193,3 +193,30 @@ def test_serve_refuses_a_bad_config_with_exit_status_2(tmp_path, capsys):
         main(["serve", "--config", str(path)])
     assert exited.value.code == 2
     assert "'port'" in capsys.readouterr().err
+
+
+def test_sandbox_settings_come_from_the_sandbox_keys():
+    config = load_config(env={
+        "IMAGEFACTORY_SANDBOX_MEMORY_MIB": "512", "IMAGEFACTORY_SANDBOX_PROCESSES": "64",
+        "IMAGEFACTORY_SANDBOX_TREE_MIB": "8192", "IMAGEFACTORY_SANDBOX_WALL_SECONDS": "3600",
+        "IMAGEFACTORY_SANDBOX_NETWORK": "none",
+        "IMAGEFACTORY_SANDBOX_EGRESS_ALLOW": "10.20.0.0/16,http://mirror.internal:8080/debian",
+    })
+    settings = config.sandbox_settings()
+    assert (settings.limits.memory_mib, settings.limits.processes, settings.limits.tree_mib,
+            settings.limits.wall_seconds) == (512, 64, 8192, 3600)
+    assert settings.network == "none"
+    assert settings.egress_allow == ("10.20.0.0/16", "http://mirror.internal:8080/debian")
+    unlimited = load_config(env={}).sandbox_settings().limits
+    assert (unlimited.tree_mib, unlimited.wall_seconds) == (None, None)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("sandbox_network", "host", "is neither 'egress' nor 'none'"),
+    ("sandbox_egress_allow", ["not a host!"], "neither a CIDR nor a host name"),
+    ("sandbox_egress_allow", ["http:///no-host"], "names no host"),
+])
+def test_bad_sandbox_settings_are_clear_errors(key, value, message):
+    with pytest.raises(InvalidRequest) as raised:
+        load_config(env={}, overrides={key: value}).sandbox_settings()
+    assert message in str(raised.value)

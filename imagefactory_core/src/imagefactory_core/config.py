@@ -56,6 +56,7 @@ class Config:
     sandbox_memory_mib: int = 4096
     sandbox_processes: int = 1024
     sandbox_tree_mib: int = 0
+    sandbox_wall_seconds: int = 0
     sandbox_network: str = "egress"
     sandbox_egress_allow: list[str] = field(default_factory=list)
 
@@ -86,9 +87,9 @@ class Config:
     def oauth_enabled(self) -> bool:
         return not self.no_oauth
 
-    @property
     def sandbox_settings(self) -> SandboxSettings:
-        """What every build sandbox gets (docs/security.md)."""
+        """What every build sandbox gets (docs/security.md); a bad value raises
+        `InvalidRequest` naming the key."""
         if self.sandbox_network not in ("egress", "none"):
             raise InvalidRequest(f"configuration key 'sandbox_network': {self.sandbox_network!r}"
                                  " is neither 'egress' nor 'none'")
@@ -99,7 +100,8 @@ class Config:
         return SandboxSettings(
             limits=SandboxLimits(memory_mib=self.sandbox_memory_mib,
                                  processes=self.sandbox_processes,
-                                 tree_mib=self.sandbox_tree_mib or None),
+                                 tree_mib=self.sandbox_tree_mib or None,
+                                 wall_seconds=self.sandbox_wall_seconds or None),
             network="egress" if self.sandbox_network == "egress" else "none",
             egress_allow=tuple(self.sandbox_egress_allow))
 
@@ -109,6 +111,7 @@ _FIELDS = {f.name: f for f in fields(Config)}
 
 # Smallest value that works; below it the service would fail later with an obscure error.
 _MINIMUM = {"sandbox_memory_mib": 64, "sandbox_processes": 16, "sandbox_tree_mib": 0,
+            "sandbox_wall_seconds": 0,
             "port": 1, "max_concurrent_local_sessions": 1, "max_concurrent_uploads": 1,
             "server_threads": 1, "max_request_bytes": 1, "max_template_bytes": 1,
             "callback_timeout": 0.001, "callback_retries": 0, "oauth_timestamp_window": 1}

@@ -43,7 +43,7 @@ class BuildEngine:
         self.plugins = plugins
         self.config = config
         self.work = Work(store, plugins)
-        self.sandbox_settings = config.sandbox_settings  # checked once, at start-up
+        self.sandbox_settings = config.sandbox_settings()  # checked once, at start-up
         self.notifier = notifier or CallbackNotifier(config.callback_timeout,
                                                      config.callback_retries)
         self._local = ThreadPoolExecutor(config.max_concurrent_local_sessions, "build")
