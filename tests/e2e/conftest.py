@@ -67,7 +67,7 @@ def e2e_app(tmp_path_factory: pytest.TempPathFactory,
     # resolves to a non-public address in this workplace: the build sandbox may reach it.
     config = make_config(root, cache_path=str(shared_cache_dir),
                          max_concurrent_local_sessions=2,
-                         operator_parameters={"*": ["mirror"]},
+                         operator_parameters={"*": ["mirror", "apt_proxy"]},
                          sandbox_egress_allow=[urlsplit(MIRROR).hostname])
     app = create_app(config)
     yield app

@@ -13,7 +13,9 @@ from imagefactory_core.tdl import parse_icicle
 from imagefactory_core.testing import wait_for_status
 from imagefactory_debian.boot import boot_and_wait
 
-from .conftest import BOOT_MARKER, bookworm_tdl, build
+from tests.services.mirror import MirrorRelay
+
+from .conftest import BOOT_MARKER, MIRROR, bookworm_tdl, build
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +66,18 @@ def test_a_failing_command_fails_the_build_with_its_output(e2e_client, bookworm_
     assert image["status"] == "FAILED"
     assert "E2E-FAILURE-OUTPUT" in image["status_detail"]["error"]
     assert "exit code 3" in image["status_detail"]["error"]
+
+
+def test_apt_goes_through_the_operators_apt_proxy(e2e_client, bookworm_base):
+    """The sandbox's egress proxy chains to the operator's apt proxy (a recording relay here):
+    the template's package lists and packages come through it."""
+    with MirrorRelay(MIRROR) as proxy:
+        image = build(e2e_client, "base_images", {
+            "template": bookworm_tdl(name="e2e-apt-proxy"),
+            "parameters": {"apt_proxy": proxy.url}})
+    assert image["status"] == "COMPLETE", image["status_detail"]
+    assert any(path.startswith("http://") and "/dists/bookworm/" in path
+               for path in proxy.paths), proxy.paths
 
 
 def _loop_devices() -> set[str]:

@@ -1,7 +1,9 @@
 """A package mirror on 127.0.0.1 that relays to a real one and records what was asked.
 
 Tests point a build at it to prove which mirror the build used. It relays GET requests (with
-the headers apt's conditional and partial downloads use) and their answers unchanged.
+the headers apt's conditional and partial downloads use) and their answers unchanged. Asked
+as an HTTP proxy (``GET http://host/path``), it fetches that URL: tests use it as an operator's
+apt proxy too.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ class MirrorRelay:
                 relay.paths.append(self.path)
                 headers = {k: v for k in FORWARDED_REQUEST if (v := self.headers.get(k))}
                 headers["Accept-Encoding"] = "identity"  # the bytes are relayed as they come
-                with requests.get(relay.upstream + self.path, headers=headers, stream=True,
+                url = self.path if self.path.startswith("http://") else relay.upstream + self.path
+                with requests.get(url, headers=headers, stream=True,
                                   timeout=60, allow_redirects=True) as answer:
                     self.send_response(answer.status_code)
                     for name in FORWARDED_ANSWER:

@@ -133,7 +133,7 @@ class BuildContext:
                 outputs: Sequence[tuple[Path, str]] = (),
                 env: Mapping[str, str] | None = None, hostname: str = "imagefactory",
                 host_tools: bool = False, egress_allow: Sequence[str] = (),
-                enter: Sequence[str] = ()) -> Sandbox:
+                egress_via: str | None = None, enter: Sequence[str] = ()) -> Sandbox:
         """A sandbox to run whatever an image tree or a template controls (see
         docs/security.md): root inside, an unprivileged subordinate uid on the host, its own
         namespaces, no host path visible, seccomp, the operator's limits.
@@ -146,13 +146,14 @@ class BuildContext:
         egress proxy (``http_proxy`` inside): granted unless the operator set
         ``sandbox_network = none``; it reaches public addresses on ports 80 and 443, the
         operator's allow-list, and `egress_allow`: URLs (their host and port), CIDRs or host
-        names the operator chose (never a template's).
+        names the operator chose (never a template's). `egress_via` sends allowed connections
+        through an HTTP proxy the operator chose (``http://host:port``), such as an apt cache.
         `env` replaces the whole environment inside. `enter` prefixes the launcher's command
         line (for instance ``nsenter`` into a mount namespace that holds the tree's mounts).
         """
         return make_sandbox(self, self.sandbox_settings, root, network=network, inputs=inputs,
                             outputs=outputs, env=env, hostname=hostname, host_tools=host_tools,
-                            egress_allow=egress_allow, enter=enter)
+                            egress_allow=egress_allow, egress_via=egress_via, enter=enter)
 
     def adopt_tree(self, tree: Path, enter: Sequence[str] = ()) -> None:
         """Shift a tree that host root made (files owned by image ids on the host, a mounted

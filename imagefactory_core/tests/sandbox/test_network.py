@@ -153,3 +153,68 @@ def test_egress_reaches_an_allow_listed_address(tree: Path, run_sandbox: Run,
     assert result.stdout.count("hello from the private network") == 2, result.stderr
     assert f"sandbox: egress: GET {target}" in result.stderr
     assert f"sandbox: egress: CONNECT {target}" in result.stderr
+
+
+@pytest.fixture
+def upstream_proxy() -> Iterator[Listener]:
+    """An HTTP proxy of the operator's on 127.0.0.1 (an apt cache, say): answers every request
+    itself, and every CONNECT with 200 and then a canned response, recording what it got."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    listener = Listener(server.getsockname()[1], [])
+    requests: list[str] = []
+    stop = threading.Event()
+
+    def serve(connection: socket.socket) -> None:
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            line = head.split(b"\r\n", 1)[0].decode()
+            requests.append(line)
+            if line.startswith("CONNECT"):
+                connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            connection.sendall(b"HTTP/1.0 200 OK\r\n\r\nfrom the operator's proxy\n")
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, peer = server.accept()
+            except TimeoutError:
+                continue
+            listener.connections.append(peer)
+            threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    listener.requests = requests  # type: ignore[attr-defined]
+    yield listener
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_egress_goes_through_the_operators_proxy_and_still_applies_the_policy(
+        tree: Path, run_sandbox: Run, upstream_proxy: Listener) -> None:
+    """Allowed connections go through the operator's proxy (no packet to the destination
+    itself, 10.199.0.9, which nothing serves); refused ones never reach the proxy."""
+    policy = EgressPolicy(allow=("10.199.0.0/16",), via=f"http://127.0.0.1:{upstream_proxy.port}")
+    spec = SandboxSpec(root=tree, network="egress", egress=policy)
+    script = ("wget -q -O - http://10.199.0.9/debian/x; "
+              "printf 'CONNECT 10.199.0.9:443 HTTP/1.1\\r\\n\\r\\n' | nc -w 3 127.0.0.1 3128; "
+              "wget -q -O - http://169.254.169.254/ || echo REFUSED")
+    result = run_sandbox(spec, ["sh", "-c", script])
+    assert result.stdout.count("from the operator's proxy") == 2, result.stderr
+    assert "REFUSED" in result.stdout
+    assert upstream_proxy.requests == [  # type: ignore[attr-defined]
+        "GET http://10.199.0.9:80/debian/x HTTP/1.1", "CONNECT 10.199.0.9:443 HTTP/1.1"]
+
+
+def test_the_upstream_proxy_must_be_an_http_url() -> None:
+    with pytest.raises(ValueError, match="not an http:// URL"):
+        EgressPolicy(via="socks5://127.0.0.1:1080")

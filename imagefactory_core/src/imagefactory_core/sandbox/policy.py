@@ -58,12 +58,20 @@ class EgressPolicy:
         allow: CIDRs (``10.20.0.0/16``) or host names (``mirror.internal``) the operator allows
             beyond the public internet; a host name is allowed whatever it resolves to.
         ports: the destination ports allowed.
+        via: an HTTP proxy of the operator's (``http://host:port``) that allowed connections
+            go through instead of going straight to the destination (apt's cache, a
+            corporate proxy). The destination is checked all the same.
     """
 
     allow: tuple[str, ...] = ()
     ports: tuple[int, ...] = (80, 443)
+    via: str | None = None
 
     def __post_init__(self) -> None:
+        if self.via is not None:
+            parts = urlsplit(self.via)
+            if parts.scheme != "http" or not parts.hostname:
+                raise ValueError(f"the upstream proxy {self.via!r} is not an http:// URL")
         for entry in self.allow:
             if not _is_network(entry) and not _HOSTNAME.match(entry.lower()):
                 raise ValueError(f"egress allow-list entry {entry!r} is neither a CIDR nor a "
@@ -122,8 +130,8 @@ class EgressPolicy:
                                 "policy refuses")
         return allowed
 
-    def to_dict(self) -> dict[str, list[str] | list[int]]:
-        return {"allow": list(self.allow), "ports": list(self.ports)}
+    def to_dict(self) -> dict[str, list[str] | list[int] | str | None]:
+        return {"allow": list(self.allow), "ports": list(self.ports), "via": self.via}
 
 
 def _is_network(entry: str) -> bool:

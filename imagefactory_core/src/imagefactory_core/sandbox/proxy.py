@@ -54,8 +54,9 @@ def _host_port(authority: str, default: int) -> tuple[str, int]:
     return parsed.hostname, port
 
 
-def parse_request(head: bytes) -> tuple[str, str, int, bytes | None]:
-    """(method, host, port, head to send upstream or None for CONNECT) of a proxy request."""
+def parse_request(head: bytes, absolute: bool = False) -> tuple[str, str, int, bytes | None]:
+    """(method, host, port, head to send upstream or None for CONNECT) of a proxy request;
+    `absolute` keeps the absolute URL in the request line (for another proxy)."""
     lines = head.split(b"\r\n")
     try:
         request_line = lines[0].decode("ascii")
@@ -74,6 +75,8 @@ def parse_request(head: bytes) -> tuple[str, str, int, bytes | None]:
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
     headers = [line for line in lines[1:]
                if line.split(b":", 1)[0].strip().lower() not in _HOP_BY_HOP]
+    if absolute:
+        path = f"http://{host}:{port}{path}"
     upstream = b"\r\n".join([f"{method} {path} {version}".encode(), *headers,
                              b"Connection: close", b"", b""])
     return method, host, port, upstream
@@ -100,6 +103,31 @@ def _connect(destinations: list[tuple[socket.AddressFamily, tuple]]) -> socket.s
         return upstream
     assert error is not None
     raise error
+
+
+def _through(via: str, method: str, host: str,
+             port: int) -> tuple[socket.socket, bytes]:
+    """A connection to the operator's proxy `via` and what it already sent past its answer;
+    for CONNECT, with the tunnel to host:port already established through it."""
+    parts = urllib.parse.urlsplit(via)
+    assert parts.hostname
+    proxy = socket.create_connection((parts.hostname, parts.port or 80),
+                                     timeout=CONNECT_SECONDS)
+    early = b""
+    if method == "CONNECT":
+        proxy.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
+                      .encode())
+        try:
+            answer, early = _read_head(proxy)
+        except BadRequest as error:
+            proxy.close()
+            raise OSError(f"the upstream proxy: {error}") from None
+        status = answer.split(b"\r\n", 1)[0]
+        if b" 200 " not in status + b" ":
+            proxy.close()
+            raise OSError(f"the upstream proxy answered {status.decode(errors='replace')}")
+    proxy.settimeout(IDLE_SECONDS)
+    return proxy, early
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
@@ -142,7 +170,7 @@ class EgressProxy:
             client.settimeout(IDLE_SECONDS)
             try:
                 head, rest = _read_head(client)
-                method, host, port, upstream_head = parse_request(head)
+                method, host, port, upstream_head = parse_request(head, bool(self.policy.via))
             except (BadRequest, OSError) as error:
                 self.log(f"sandbox: egress: bad request: {error}")
                 _respond(client, "400 Bad Request", f"imagefactory sandbox proxy: {error}")
@@ -153,8 +181,12 @@ class EgressProxy:
                 self.log(f"sandbox: egress refused: {method} {host}:{port}: {refusal}")
                 _respond(client, "403 Forbidden", f"imagefactory sandbox egress policy: {refusal}")
                 return
+            early = b""
             try:
-                upstream = _connect(destinations)
+                if self.policy.via:
+                    upstream, early = _through(self.policy.via, method, host, port)
+                else:
+                    upstream = _connect(destinations)
             except OSError as error:
                 self.log(f"sandbox: egress: {method} {host}:{port}: {error}")
                 _respond(client, "502 Bad Gateway", f"imagefactory sandbox proxy: {error}")
@@ -162,9 +194,9 @@ class EgressProxy:
             with upstream:
                 self.log(f"sandbox: egress: {method} {host}:{port} "
                          f"({upstream.getpeername()[0]})")
-                if upstream_head is None:
-                    client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                else:
+                if method == "CONNECT":
+                    client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n" + early)
+                if upstream_head:
                     upstream.sendall(upstream_head)
                 if rest:
                     upstream.sendall(rest)

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -72,7 +72,7 @@ def make_sandbox(ctx: BuildContext, settings: SandboxSettings, root: Path | None
                  network: Network, inputs: Sequence[tuple[Path, str]],
                  outputs: Sequence[tuple[Path, str]], env: Mapping[str, str] | None,
                  hostname: str, host_tools: bool, egress_allow: Sequence[str],
-                 enter: Sequence[str]) -> Sandbox:
+                 egress_via: str | None, enter: Sequence[str]) -> Sandbox:
     """The `Sandbox` `BuildContext.sandbox` describes (see there)."""
     granted = "egress" if network == "egress" and settings.network == "egress" else "none"
     spec = SandboxSpec(
@@ -80,7 +80,8 @@ def make_sandbox(ctx: BuildContext, settings: SandboxSettings, root: Path | None
         inputs=tuple(Bind(Path(host), inside) for host, inside in inputs),
         outputs=tuple(Bind(Path(host), inside) for host, inside in outputs),
         network=granted,
-        egress=EgressPolicy.of([*settings.egress_allow, *egress_allow]),
+        egress=replace(EgressPolicy.of([*settings.egress_allow, *egress_allow]),
+                       via=egress_via),
         limits=settings.limits,
         env=dict(DEFAULT_ENV if env is None else env),
         hostname=hostname,

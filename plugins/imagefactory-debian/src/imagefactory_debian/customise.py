@@ -111,8 +111,8 @@ def begin_build_environment(ctx: BuildContext, root: RootFS,
     """Settings for the build only: the proxy, and `sources` (one-line apt sources) that apt
     reads instead of the image's own until `end_build_environment`. The values are checked
     parameters (URLs without quotes or white space), so they cannot break out of the lines.
-    apt reaches the network through the sandbox's egress proxy, so ``apt_proxy`` serves the
-    JEOS bootstrap only (mmdebstrap)."""
+    apt reaches the network through the sandbox's egress proxy, which goes through
+    ``apt_proxy`` when the operator set one (`install_packages`)."""
     options = []
     if sources:
         root.write_file(ctx, BUILD_SOURCES, "".join(f"{line}\n" for line in sources).encode())
@@ -148,12 +148,14 @@ def install_packages(ctx: BuildContext, root: RootFS, names: list[str], settings
         if not _PACKAGE.fullmatch(name):
             raise BuildError(f"'{name}' is not a Debian package name (name[:arch][=version])")
     ctx.progress(0, "customise: package lists")
-    root.run(ctx, ["apt-get", "update"], network=True, egress_allow=settings.egress_allow)
+    root.run(ctx, ["apt-get", "update"], network=True, egress_allow=settings.egress_allow,
+             egress_via=settings.apt_proxy)
     recommends = [] if settings.install_recommends else ["--no-install-recommends"]
     with cached_archives(ctx, root.scratch, debs) as archives:
         try:
             root.run(watching(ctx, _APT_MILESTONES), [*_APT_INSTALL, *recommends, "--", *names],
-                     network=True, archives=archives, egress_allow=settings.egress_allow)
+                     network=True, archives=archives, egress_allow=settings.egress_allow,
+                     egress_via=settings.apt_proxy)
         except CommandFailed as error:
             raise BuildError(f"installing packages {' '.join(names)} failed "
                              f"(exit code {error.returncode}):\n{error.output_tail}") from error

@@ -52,16 +52,18 @@ class RootFS:
     def run(self, ctx: BuildContext, argv: list[str | Path], *, input: bytes | None = None,
             timeout: float | None = None, capture: bool = False, network: bool = False,
             script: Path | None = None, archives: Path | None = None,
-            egress_allow: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+            egress_allow: tuple[str, ...] = (), egress_via: str | None = None,
+            ) -> subprocess.CompletedProcess[str]:
         """Run `argv` in the sandbox whose root is the tree (logged through `ctx`); `network`
         asks for the egress proxy (`egress_allow`: operator-chosen hosts it may reach besides
-        the operator's allow-list); `script` is a host file shown read-only at
+        the operator's allow-list; `egress_via`: the operator's proxy it goes through);
+        `script` is a host file shown read-only at
         /run/imagefactory/script; `archives` a host directory shown as apt's archives."""
         sandbox = ctx.sandbox(self.path, network="egress" if network else "none",
                               inputs=[(script, _SCRIPT)] if script else [],
                               outputs=[(archives, ARCHIVES)] if archives else [],
                               env=ENVIRONMENT, hostname=self.hostname, enter=self.mounts.enter,
-                              egress_allow=egress_allow)
+                              egress_allow=egress_allow, egress_via=egress_via)
         return sandbox.run(argv, input=input, timeout=timeout, capture=capture)
 
     def run_script(self, ctx: BuildContext, script: Path, *args: str,

@@ -40,8 +40,9 @@ PARAMETERS = [
     Parameter("security_updates", "boolean", True, "install from <codename>-security"),
     Parameter("components", "list", ["main"], "archive components",
               pattern=r"[a-z][a-z0-9-]{0,63}"),
-    Parameter("apt_proxy", "url", None, "HTTP proxy for apt during the build only (e.g. an "
-              "apt-cacher-ng); never written into the image", operator_only=True),
+    Parameter("apt_proxy", "url", None, "HTTP proxy apt goes through during the build (e.g. "
+              "an apt-cacher-ng); never written into the image", pattern=r"http://\S+",
+              operator_only=True),
     Parameter("with_docs", "boolean", True, "false: no /usr/share/{doc,man,info,locale} "
               "(copyright files kept), now and for packages installed later"),
     Parameter("install_recommends", "boolean", False,
