@@ -93,11 +93,14 @@ def _image(ctx: BuildContext, mounts: PrivateMounts, template: Template, setting
 
     ctx.progress(80, "disk: partition table")
     partition(ctx, ctx.body_path, layout, recipe.arch)
-    ctx.progress(82, "disk: EFI system partition, boot loaders, kernel")
+    ctx.progress(81, "disk: root file system")
+    kernel = scratch / "kernel"
+    make_root_fs(ctx, mounts, layers.root, ctx.body_path, layout.root, identity.root_uuid,
+                 kernel)
+    ctx.progress(96, "disk: EFI system partition, boot loaders, kernel")
     boot = BootConfig(recipe.arch, identity.root_uuid, settings.kernel_cmdline)
-    make_esp(ctx, root, ctx.body_path, layout.esp, identity.esp_volume_id, boot, scratch / "esp")
-    ctx.progress(85, "disk: root file system")
-    make_root_fs(ctx, mounts, layers.root, ctx.body_path, layout.root, identity.root_uuid)
+    make_esp(ctx, ctx.body_path, layout.esp, identity.esp_volume_id, boot, scratch / "esp",
+             kernel)
     ctx.progress(100, "complete")
     return BuildResult(icicle=manifest, properties={
         "disk_format": "raw",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from imagefactory_core.plugin import BuildContext, BuildError, CommandFailed
 
+from .kernel import kernel_output, take_kernel_output
 from .namespace import PrivateMounts
 from .releases import Architecture
 from .rootfs import SCRIPTS
@@ -100,20 +101,27 @@ def partition(ctx: BuildContext, disk: Path, layout: Layout, arch: Architecture)
 
 
 def make_root_fs(ctx: BuildContext, mounts: PrivateMounts, tree: Path, disk: Path,
-                 extent: Extent, uuid: str) -> None:
-    """Write an ext4 file system holding `tree` (a path inside `mounts`) into `extent`.
+                 extent: Extent, uuid: str, kernel: Path) -> None:
+    """Write an ext4 file system holding `tree` (a path inside `mounts`) into `extent`, and
+    copy the tree's /vmlinuz and /initrd.img into the host directory `kernel`.
 
     The host's mkfs.ext4 runs in a sandbox with the tree shown read-only: it sees every file
     with its image owner (the tree is owned by the sandbox's ids on the host) and records that,
-    and nothing of the tree is read with host root's rights.
+    and nothing of the tree is read with host root's rights. The kernel is copied in the same
+    sandbox, saving a sandbox of its own: the links resolve within the tree (Debian's are
+    relative) or among the host's public programs, the only other paths it shows.
     """
+    out = kernel_output(kernel)
     sandbox = ctx.sandbox(None, host_tools=True, enter=mounts.enter,
                           inputs=[(tree, "/tree"), (SCRIPTS / "mke2fs.conf", "/etc/mke2fs.conf")],
-                          outputs=[(disk, "/disk")])
-    argv = ["mkfs.ext4", "-q", "-F", "-b", "4096", "-L", "root", "-U", uuid,
+                          outputs=[(disk, "/disk"), (out, "/kernel")])
+    argv = ["/bin/sh", "-c", 'cp -L /tree/vmlinuz /tree/initrd.img /kernel/ && '
+                             'exec mkfs.ext4 "$@"', "mkfs.ext4",
+            "-q", "-F", "-b", "4096", "-L", "root", "-U", uuid,
             "-E", f"offset={extent.start}", "-d", "/tree", "/disk", f"{extent.size // 1024}k"]
     try:
         sandbox.run(argv)
+        take_kernel_output(out, kernel)
     except CommandFailed as error:
         if "allocate" in error.output_tail or "space" in error.output_tail:
             raise BuildError(f"the image's files do not fit in a root file system of "

@@ -14,23 +14,20 @@ syslinux reading ext4, which it cannot do for the sparse files ``mkfs.ext4 -d`` 
 the image, a kernel hook copies new kernels and initramfs images here (``jeos-finish.sh``).
 
 The kernel and initramfs are taken out of the tree by a command in the build sandbox (the
-links ``/vmlinuz`` and ``/initrd.img`` are resolved inside the tree, never on the host); the
-host then reads what it wrote only as regular files, without following links.
+links ``/vmlinuz`` and ``/initrd.img`` are resolved inside the tree, never on the host; see
+`imagefactory_debian.kernel`).
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import secrets
-import shutil
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagefactory_core.plugin import BuildContext, BuildError
+from imagefactory_core.plugin import BuildContext
 
 from .disk import Extent
+from .kernel import KERNEL_FILES, kernel_output, take_kernel_output
 from .releases import Architecture
 from .rootfs import SCRIPTS, RootFS
 
@@ -57,19 +54,18 @@ def fstab_id(volume_id: str) -> str:
     return f"{volume_id[:4]}-{volume_id[4:]}"
 
 
-KERNEL_FILES = ("vmlinuz", "initrd.img")
 _OUT = "/run/imagefactory-out"
 
 
-def make_esp(ctx: BuildContext, root: RootFS, disk: Path, extent: Extent, volume_id: str,
-             boot: BootConfig, config_dir: Path) -> None:
-    """Format the ESP at `extent` of `disk`, install the boot loaders, copy the kernel
-    (`config_dir`: an empty host directory for the loaders' files)."""
+def make_esp(ctx: BuildContext, disk: Path, extent: Extent, volume_id: str, boot: BootConfig,
+             config_dir: Path, kernel: Path) -> None:
+    """Format the ESP at `extent` of `disk`, install the boot loaders, copy the kernel and
+    initramfs in the host directory `kernel` (`config_dir`: an empty host directory for the
+    loaders' files)."""
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "grub.cfg").write_text(_grub_cfg(boot))
     if boot.arch.bios:
         (config_dir / "syslinux.cfg").write_text(_syslinux_cfg(boot))
-    kernel = take_kernel(ctx, root, config_dir / "kernel")
     ctx.run(["sh", SCRIPTS / "esp.sh", "install", disk, str(extent.start),
              str(extent.size // 1024), volume_id, boot.arch.grub_target, boot.arch.efi_loader,
              config_dir, kernel])
@@ -83,32 +79,10 @@ def copy_kernel(ctx: BuildContext, root: RootFS, disk: Path, extent: Extent) -> 
 
 def take_kernel(ctx: BuildContext, root: RootFS, into: Path) -> Path:
     """The tree's /vmlinuz and /initrd.img as host files in the new directory `into`."""
-    out = into.with_name(into.name + "-sandbox")
-    for directory in (into, out):
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
+    out = kernel_output(into)
     sandbox = ctx.sandbox(root.path, outputs=[(out, _OUT)], enter=root.mounts.enter)
     sandbox.run(["cp", "-L", *(f"/{name}" for name in KERNEL_FILES), f"{_OUT}/"])
-    for name in KERNEL_FILES:
-        _take_regular(out, name, into / name)
-    shutil.rmtree(out)
-    return into
-
-
-def _take_regular(directory: Path, name: str, target: Path) -> None:
-    """Copy `directory`/`name`, which a sandbox wrote, only if it is a regular file."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-    try:
-        fd = os.open(directory / name, flags)
-    except OSError as error:
-        if error.errno in (errno.ELOOP, errno.ENOENT):
-            raise BuildError(f"the image has no /{name} the boot loaders could load") from None
-        raise
-    with os.fdopen(fd, "rb") as source:
-        if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
-            raise BuildError(f"the image's /{name} is not a regular file")
-        with target.open("xb") as copy:
-            shutil.copyfileobj(source, copy, 1 << 20)
+    return take_kernel_output(out, into)
 
 
 def _grub_cfg(boot: BootConfig) -> str:
