@@ -4,6 +4,7 @@ Tests send packets only to 127.0.0.1 and to a network namespace they create them
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -28,9 +29,10 @@ class Listener:
     connections: list[tuple[str, int]]
 
 
-@pytest.fixture
-def host_listener() -> Iterator[Listener]:
-    """A listener on the host's 127.0.0.1 that records every connection it gets."""
+@contextlib.contextmanager
+def listening(handle: Callable[[socket.socket], None]) -> Iterator[Listener]:
+    """A listener on the host's 127.0.0.1 that records every connection and hands it to
+    `handle` (on a thread of its own), until the block ends."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
@@ -45,14 +47,23 @@ def host_listener() -> Iterator[Listener]:
             except TimeoutError:
                 continue
             listener.connections.append(peer)
-            connection.close()
+            threading.Thread(target=handle, args=(connection,), daemon=True).start()
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield listener
-    stop.set()
-    thread.join()
-    server.close()
+    try:
+        yield listener
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+@pytest.fixture
+def host_listener() -> Iterator[Listener]:
+    """A listener on the host's 127.0.0.1 that records every connection it gets."""
+    with listening(lambda connection: connection.close()) as listener:
+        yield listener
 
 
 def _connect_script(port: int) -> str:
@@ -159,13 +170,7 @@ def test_egress_reaches_an_allow_listed_address(tree: Path, run_sandbox: Run,
 def upstream_proxy() -> Iterator[Listener]:
     """An HTTP proxy of the operator's on 127.0.0.1 (an apt cache, say): answers every request
     itself, and every CONNECT with 200 and then a canned response, recording what it got."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.2)
-    listener = Listener(server.getsockname()[1], [])
     requests: list[str] = []
-    stop = threading.Event()
 
     def serve(connection: socket.socket) -> None:
         with connection:
@@ -181,22 +186,9 @@ def upstream_proxy() -> Iterator[Listener]:
                 connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             connection.sendall(b"HTTP/1.0 200 OK\r\n\r\nfrom the operator's proxy\n")
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                connection, peer = server.accept()
-            except TimeoutError:
-                continue
-            listener.connections.append(peer)
-            threading.Thread(target=serve, args=(connection,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    listener.requests = requests  # type: ignore[attr-defined]
-    yield listener
-    stop.set()
-    thread.join()
-    server.close()
+    with listening(serve) as listener:
+        listener.requests = requests  # type: ignore[attr-defined]
+        yield listener
 
 
 def test_egress_goes_through_the_operators_proxy_and_still_applies_the_policy(
