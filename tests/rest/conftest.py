@@ -2,9 +2,11 @@
 they are fast and need no OS tooling or cloud."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from imagefactory_core.plugins import PluginHost, load_plugins
+from imagefactory_core.testing import make_config
 
 from tests.plugins import fake_cloud, fake_os
 
@@ -31,6 +33,12 @@ SEED_CREDENTIALS = """<provider_credentials>
 
 def fake_tdl(name: str = "f17jeos") -> str:
     return FAKE_TDL.format(name=name)
+
+
+@pytest.fixture
+def imagefactory_config(tmp_path: Path) -> Any:
+    """The receivers the tests start for callbacks are on loopback: the operator allows it."""
+    return make_config(tmp_path, outbound_allow=["127.0.0.1"])
 
 
 @pytest.fixture

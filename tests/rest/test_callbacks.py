@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import socket
 import threading
 import time
@@ -23,15 +24,17 @@ CALLBACK_TIMEOUT = 2.0
 
 @pytest.fixture
 def imagefactory_config(tmp_path):  # type: ignore[no-untyped-def]
-    return make_config(tmp_path, callback_timeout=CALLBACK_TIMEOUT, callback_retries=2)
+    return make_config(tmp_path, callback_timeout=CALLBACK_TIMEOUT, callback_retries=2,
+                       outbound_allow=["127.0.0.1"])
 
 
 class Receiver:
     """An HTTP server that records every request and answers from a script of status codes
     (then 200)."""
 
-    def __init__(self, answers: list[int] | None = None):
+    def __init__(self, answers: list[int] | None = None, redirect_to: str | None = None):
         self.answers = list(answers or [])
+        self.redirect_to = redirect_to
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         receiver = self
@@ -48,6 +51,8 @@ class Receiver:
                         "raw": body, "document": json.loads(body),
                     })
                 self.send_response(status)
+                if receiver.redirect_to:
+                    self.send_header("Location", receiver.redirect_to)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -251,3 +256,51 @@ def test_cancelled_build_reports_its_deletion(client, receiver):
     assert wait_for_status(client, href)["status"] == "DELETED"
     receiver.wait_for("DELETED", "/cancel")
     assert receiver.statuses("/cancel") == ["PENDING", "BUILDING", "DELETING", "DELETED"]
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/",
+                                 "http://[::1]:9/hook", "http://10.0.0.1/hook",
+                                 "http://u:pw@192.168.1.1/hook"])
+def test_a_callback_to_a_refused_address_is_a_400_that_hides_its_user_info(client, url):
+    result = client.simulate_post("/imagefactory/base_images", json={"base_image": {
+        "template": fake_tdl(), "parameters": {"callbacks": [url]}}})
+    assert result.status_code == 400, result.text
+    assert "which this service does not call" in result.json["description"]
+    assert "outbound_allow" in result.json["description"]
+    assert "pw@" not in result.text
+
+
+def test_a_redirect_to_a_refused_address_is_not_followed(client, caplog):
+    """The receiver is allowed (loopback, by the operator); where it redirects is checked when
+    that connection is made, and the metadata address is refused: no packet goes there."""
+    caplog.set_level(logging.WARNING)
+    redirecting = Receiver(redirect_to="http://169.254.169.254/latest/meta-data/")
+    try:
+        redirecting.answers = [307] * 20
+        base = post_base(client, callbacks=[redirecting.url("/hook")])
+        wait_for_status(client, f"/imagefactory/base_images/{base['id']}")
+        client.app.services.engine.notifier.drain(timeout=30)
+        assert redirecting.requests, "the allowed receiver was called"
+        assert any("not followed" in r.getMessage() and "a link-local address" in
+                   r.getMessage() for r in caplog.records), [r.getMessage() for r in
+                                                             caplog.records]
+    finally:
+        redirecting.close()
+
+
+class TestWithoutTheOperatorsAllowance:
+    """Loopback is refused unless the operator allows it: a callback named by host name is
+    checked when it is made, and logged, not called."""
+
+    @pytest.fixture
+    def imagefactory_config(self, tmp_path):  # type: ignore[no-untyped-def]
+        return make_config(tmp_path, callback_timeout=CALLBACK_TIMEOUT, callback_retries=0)
+
+    def test_a_loopback_callback_is_not_called(self, client, receiver, caplog):
+        caplog.set_level(logging.WARNING)
+        base = post_base(client, callbacks=[f"http://localhost:{receiver.port}/hook"])
+        wait_for_status(client, f"/imagefactory/base_images/{base['id']}")
+        client.app.services.engine.notifier.drain(timeout=30)
+        assert receiver.requests == []
+        assert any("not called" in r.getMessage() and "a loopback address" in r.getMessage()
+                   for r in caplog.records)

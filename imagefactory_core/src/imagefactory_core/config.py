@@ -53,6 +53,7 @@ class Config:
     plugin_modules: list[str] = field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     operator_parameters: dict[str, list[str]] = field(default_factory=dict)
+    outbound_allow: list[str] = field(default_factory=list)
     sandbox_memory_mib: int = 4096
     sandbox_processes: int = 1024
     sandbox_tree_mib: int = 0
@@ -118,7 +119,7 @@ _MINIMUM = {"sandbox_memory_mib": 64, "sandbox_processes": 16, "sandbox_tree_mib
 _MAXIMUM = {"port": 65535}
 # Element type of the dict and list fields.
 _ITEMS = {"clients": str, "plugins": dict, "disabled_plugins": str, "plugin_modules": str,
-          "operator_parameters": list, "sandbox_egress_allow": str}
+          "operator_parameters": list, "sandbox_egress_allow": str, "outbound_allow": str}
 
 
 _ITEM_NAMES = {str: "string", dict: "JSON object", list: "list of parameter names"}

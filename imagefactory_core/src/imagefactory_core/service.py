@@ -10,12 +10,14 @@ callback URLs, credentials) travel in the plan and the job; records hold redacte
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import outbound
 from .builds.engine import BuildEngine
 from .builds.job import Job, Plan
 from .config import Config
@@ -37,6 +39,16 @@ class Request:
     client: str | None = None
 
 
+def _refused_address(url: str, allow: list[str]) -> str | None:
+    """Why the outbound policy refuses `url`'s host when it is an IP address (names are checked
+    when the callback is made, as they may resolve differently then), else None."""
+    try:
+        address = ipaddress.ip_address(urlsplit(url).hostname or "")
+    except ValueError:
+        return None
+    return outbound.policy(allow).check_address(address)
+
+
 class ImageService:
     def __init__(self, config: Config, store: ImageStore, plugins: PluginHost,
                  engine: BuildEngine):
@@ -52,8 +64,7 @@ class ImageService:
         return parse_template(text, require_rootpw=self.config.tdl_require_root_pw,
                               max_bytes=self.config.max_template_bytes)
 
-    @staticmethod
-    def _callbacks(parameters: Mapping[str, Any]) -> list[str]:
+    def _callbacks(self, parameters: Mapping[str, Any]) -> list[str]:
         callbacks = parameters.get("callbacks", [])
         if isinstance(callbacks, str):
             callbacks = [callbacks]
@@ -69,6 +80,11 @@ class ImageService:
             if not usable:
                 raise InvalidRequest(f"parameters.callbacks: {redact_url(str(url))!r} is not "
                                      "an http(s) URL")
+            refused = _refused_address(url, self.config.outbound_allow)
+            if refused:
+                raise InvalidRequest(f"parameters.callbacks: {redact_url(url)!r} is {refused}, "
+                                     "which this service does not call (the operator may "
+                                     "allow it: configuration outbound_allow)")
         return [str(u) for u in callbacks]
 
     def _granted(self, client: str | None) -> list[str]:

@@ -45,7 +45,8 @@ class BuildEngine:
         self.work = Work(store, plugins)
         self.sandbox_settings = config.sandbox_settings()  # checked once, at start-up
         self.notifier = notifier or CallbackNotifier(config.callback_timeout,
-                                                     config.callback_retries)
+                                                     config.callback_retries,
+                                                     config.outbound_allow)
         self._local = ThreadPoolExecutor(config.max_concurrent_local_sessions, "build")
         self._uploads = ThreadPoolExecutor(config.max_concurrent_uploads, "upload")
         self._lock = threading.RLock()

@@ -57,7 +57,7 @@ class EgressPolicy:
     Attributes:
         allow: CIDRs (``10.20.0.0/16``) or host names (``mirror.internal``) the operator allows
             beyond the public internet; a host name is allowed whatever it resolves to.
-        ports: the destination ports allowed.
+        ports: the destination ports allowed (empty: every port).
         via: an HTTP proxy of the operator's (``http://host:port``) that allowed connections
             go through instead of going straight to the destination (apt's cache, a
             corporate proxy). The destination is checked all the same.
@@ -109,7 +109,7 @@ class EgressPolicy:
 
     def destinations(self, host: str, port: int) -> list[tuple[socket.AddressFamily, tuple]]:
         """The socket addresses of `host`:`port` that may be reached; raise `EgressRefused`."""
-        if port not in self.ports:
+        if self.ports and port not in self.ports:
             raise EgressRefused(f"port {port} is not allowed (allowed: "
                                 f"{', '.join(map(str, self.ports))})")
         try:
