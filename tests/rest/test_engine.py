@@ -7,6 +7,7 @@ Slow builds use FakeOS's ``fake_build_seconds``, which runs a real ``sleep`` thr
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from imagefactory_core.api.app import create_app
 from imagefactory_core.builds.engine import PUSH_INTERRUPTED, RESTARTED
 from imagefactory_core.builds.job import Plan
+from imagefactory_core.errors import InvalidRequest
 from imagefactory_core.model import ImageKind, Status
 from imagefactory_core.plugins import load_plugins
 from imagefactory_core.store import ImageStore, Sealer, open_database
@@ -491,3 +493,18 @@ def test_unreadable_secrets_fail_the_build_but_the_service_starts(apps, tmp_path
     fresh = post(client, "/imagefactory/base_images", base_body())
     assert wait_status(client, f"/imagefactory/base_images/{fresh['id']}")["status"] \
         == "COMPLETE"
+
+
+def test_a_second_service_on_the_same_state_directory_refuses_to_start(apps, tmp_path):
+    """It would take the first one's running builds for a crash's leftovers and 'recover'
+    them. The lock names its holder, and goes with a service that stops (or dies)."""
+    first = falcon.testing.TestClient(apps(max_concurrent_local_sessions=1))
+    running = post(first, "/imagefactory/base_images", base_body(fake_build_seconds=46.5))
+    wait_status(first, f"/imagefactory/base_images/{running['id']}", "BUILDING")
+    with pytest.raises(InvalidRequest) as refused:
+        apps()
+    assert f"is in use by imagefactory pid {os.getpid()}" in str(refused.value)
+    assert image(first, f"/imagefactory/base_images/{running['id']}")["status"] == "BUILDING"
+    first.app.services.engine.shutdown(timeout=20)
+    second = falcon.testing.TestClient(apps())
+    assert second.simulate_get("/imagefactory").status_code == 200

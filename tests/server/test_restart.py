@@ -5,7 +5,9 @@ NEW/PENDING/BUILDING, and finished images are intact."""
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
+import subprocess
 import time
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 
 from tests.rest.conftest import fake_tdl
 
-from .conftest import SETTLED, ServerProcess, sleepers, wait_until
+from .conftest import IMAGEFACTORY, REPO, SETTLED, ServerProcess, sleepers, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -117,3 +119,15 @@ def test_sigterm_during_a_build_stops_in_time_and_records_it_failed(servers):
     assert time.monotonic() - started < 30
     assert not [m for m in all_images(server).values() if m["status"] in ACTIVE]
     assert server.get(running_path)["status"] == "FAILED"
+
+
+def test_a_second_serve_on_the_same_state_directory_exits_naming_the_holder(servers):
+    server = servers().start()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("IMAGEFACTORY_CONFIG", None)
+    second = subprocess.run([str(IMAGEFACTORY), "serve", "--config", str(server.config_file),
+                             "--port", "9"], capture_output=True, text=True, timeout=60,
+                            env=env, cwd=REPO, check=False)
+    assert second.returncode == 2
+    assert "is in use by imagefactory pid" in second.stderr
+    assert server.request("GET", "").status_code == 200

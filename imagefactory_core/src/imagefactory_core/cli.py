@@ -18,6 +18,7 @@ import requests
 
 from .config import load_config
 from .errors import ImageFactoryError
+from .statelock import StateLock
 
 COLLECTIONS = ("base_images", "target_images", "provider_images")
 SETTLED = {"COMPLETE", "FAILED", "DELETED", "DELETEFAILED"}
@@ -204,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
                  if key not in ("command", "config") and value is not None}
     try:
         config = load_config(args.config, overrides=overrides)
+        # Say at once that another service holds the state directory, rather than through a
+        # gunicorn worker that fails to boot; the worker's engine takes the lock for good.
+        Path(config.state_dir).mkdir(parents=True, exist_ok=True)
+        StateLock(Path(config.state_dir)).release()
     except ImageFactoryError as exc:
         parser.exit(2, f"imagefactory: {exc}\n")
     from .server import serve

@@ -15,6 +15,7 @@ import threading
 import traceback
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from ..config import Config
@@ -23,6 +24,7 @@ from ..errors import BuildCancelled, BuildError, Conflict, InvalidRequest
 from ..model import ImageKind, ImageRecord, Outcome, Status
 from ..plugins import PluginHost
 from ..representation import full
+from ..statelock import StateLock
 from ..store import ImageStore
 from .callbacks import CallbackNotifier
 from .job import Job, Plan
@@ -39,6 +41,7 @@ STOPPED = "cancelled: the service was stopped during the build; POST the image a
 class BuildEngine:
     def __init__(self, store: ImageStore, plugins: PluginHost, config: Config,
                  notifier: CallbackNotifier | None = None):
+        self.state_lock = StateLock(Path(config.state_dir))  # before any record is touched
         self.store = store
         self.plugins = plugins
         self.config = config
@@ -329,3 +332,4 @@ class BuildEngine:
         if not done.wait(timeout):
             log.error("builds did not stop within %.0f s", timeout)
         self.notifier.drain()
+        self.state_lock.release()

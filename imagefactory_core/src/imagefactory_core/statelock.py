@@ -1,0 +1,46 @@
+"""The service's claim on its state directory: one service per state directory.
+
+Two services on one state directory would each take the other's running builds for the
+leftovers of a crash and "recover" them (a second ``imagefactory serve`` started by mistake on
+the default directory deleted the first's build's work directory). The build engine holds an
+exclusive lock on ``state_dir/service.lock`` for as long as it runs; the file says who holds
+it. The kernel drops the lock when the holder dies, so a crashed service never blocks the next.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+
+from .errors import InvalidRequest
+
+LOCK_FILE = "service.lock"
+
+
+class StateLock:
+    """Held from construction until `release`; raises `InvalidRequest` naming the holder when
+    another process holds it."""
+
+    def __init__(self, state_dir: Path) -> None:
+        path = state_dir / LOCK_FILE
+        self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self._fd, 512).decode(errors="replace").strip() or "another process"
+            os.close(self._fd)
+            self._fd = None
+            raise InvalidRequest(f"state directory {state_dir} is in use by {holder}: stop that "
+                                 "service first, or give this one another state_dir") from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"imagefactory pid {os.getpid()} on {socket.gethostname()} since "
+                           f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n".encode())
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
