@@ -12,7 +12,6 @@ redirects too. Any port is allowed.
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -93,8 +92,7 @@ class _PolicyAdapter(HTTPAdapter):
         }
 
 
-def session(allow: tuple[str, ...] | list[str], **adapter: Mapping[str, Any] | Any,
-            ) -> requests.Session:
+def session(allow: tuple[str, ...] | list[str], **adapter: Any) -> requests.Session:
     """A requests session whose every connection obeys the outbound policy; `adapter` goes to
     the `HTTPAdapter` (``max_retries``)."""
     checked = requests.Session()

@@ -60,6 +60,10 @@ class PluginInfo:
         return None
 
     @property
+    def is_loaded(self) -> bool:
+        return self.plugin is not None and self.error is None
+
+    @property
     def status(self) -> str:
         if self.disabled:
             return "disabled"
@@ -186,8 +190,8 @@ class PluginHost:
         start). Sections of plugins that are not loaded are ignored with a warning."""
         self._config = {}
         for plugin_id, section in sections.items():
-            info = self.infos.get(plugin_id)
-            if info is None or info not in self.loaded():
+            info = self.loaded_by_id(plugin_id)
+            if info is None:
                 log.warning("configuration plugins.%s: no such plugin is loaded; ignored",
                             plugin_id)
                 continue
@@ -211,7 +215,12 @@ class PluginHost:
                 from None
 
     def loaded(self) -> list[PluginInfo]:
-        return [i for i in self.infos.values() if i.plugin is not None and i.error is None]
+        return [i for i in self.infos.values() if i.is_loaded]
+
+    def loaded_by_id(self, plugin_id: str | None) -> PluginInfo | None:
+        """The loaded plugin `plugin_id` (a job's plan names it), or None."""
+        info = self.infos.get(plugin_id or "")
+        return info if info is not None and info.is_loaded else None
 
     def _cloud_owner(self, target: str) -> PluginInfo | None:
         wanted = target.lower()

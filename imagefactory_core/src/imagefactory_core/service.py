@@ -23,7 +23,7 @@ from .builds.job import Job, Plan
 from .config import Config
 from .errors import Conflict, InvalidRequest, NotFound
 from .model import ImageKind, ImageRecord, Status
-from .parameters import CORE, Declarations, resolve
+from .parameters import Declarations, resolve
 from .plugins import PluginHost, PluginInfo
 from .redaction import REDACTED, redact_parameters, redact_url
 from .store import ImageStore
@@ -104,7 +104,6 @@ class ImageService:
         typed = declarations.check(request.parameters, self._granted(request.client))
         resolved = {info.id: resolve(info.parameters, typed, self.plugins.config_of(info.id))
                     for info in called}
-        resolved[CORE] = {"callbacks": callbacks}
         return Plan(template=template_text, os_plugin=os_plugin, cloud_plugin=cloud_plugin,
                     target=target, parameters=resolved, callbacks=callbacks,
                     provider=provider, _parsed=template)
@@ -123,8 +122,8 @@ class ImageService:
 
     def _loaded(self, plugin_id: str | None, image_id: str) -> PluginInfo:
         """The plugin that built image `image_id`, which its children need again."""
-        info = self.plugins.infos.get(plugin_id or "")
-        if info is None or info not in self.plugins.loaded():
+        info = self.plugins.loaded_by_id(plugin_id)
+        if info is None:
             raise Conflict(f"image {image_id} was built by plugin {plugin_id!r}, which is not "
                            "loaded now; GET /imagefactory/plugins says why")
         return info

@@ -45,8 +45,8 @@ class Work:
         return self._push(job, record, ctx)
 
     def _plugin(self, plugin_id: str | None) -> PluginInfo:
-        info = self.plugins.infos.get(plugin_id or "")
-        if info is None or info not in self.plugins.loaded():
+        info = self.plugins.loaded_by_id(plugin_id)
+        if info is None:
             raise BuildError(f"plugin {plugin_id!r} is not loaded any more; GET "
                              "/imagefactory/plugins says why")
         return info

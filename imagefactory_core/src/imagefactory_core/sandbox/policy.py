@@ -78,9 +78,10 @@ class EgressPolicy:
                                  "host name")
 
     @classmethod
-    def of(cls, entries: tuple[str, ...] | list[str]) -> EgressPolicy:
+    def of(cls, entries: tuple[str, ...] | list[str], via: str | None = None) -> EgressPolicy:
         """The default policy widened by `entries`: URLs (their host and port:
-        ``http://mirror.internal:8080/debian``), CIDRs or host names (ports 80 and 443)."""
+        ``http://mirror.internal:8080/debian``), CIDRs or host names (ports 80 and 443);
+        allowed connections go through `via` when given."""
         hosts: list[str] = []
         ports = set(cls().ports)
         for entry in entries:
@@ -92,7 +93,7 @@ class EgressPolicy:
                 raise ValueError(f"egress destination {entry!r} names no host")
             hosts.append(parts.hostname)
             ports.add(parts.port or (443 if parts.scheme == "https" else 80))
-        return cls(allow=tuple(hosts), ports=tuple(sorted(ports)))
+        return cls(allow=tuple(hosts), ports=tuple(sorted(ports)), via=via)
 
     def _allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(entry, strict=False) for entry in self.allow

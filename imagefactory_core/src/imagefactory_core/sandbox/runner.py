@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -80,8 +80,7 @@ def make_sandbox(ctx: BuildContext, settings: SandboxSettings, root: Path | None
         inputs=tuple(Bind(Path(host), inside) for host, inside in inputs),
         outputs=tuple(Bind(Path(host), inside) for host, inside in outputs),
         network=granted,
-        egress=replace(EgressPolicy.of([*settings.egress_allow, *egress_allow]),
-                       via=egress_via),
+        egress=EgressPolicy.of([*settings.egress_allow, *egress_allow], via=egress_via),
         limits=settings.limits,
         env=dict(DEFAULT_ENV if env is None else env),
         hostname=hostname,
