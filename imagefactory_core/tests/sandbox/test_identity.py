@@ -37,6 +37,14 @@ def _status(pid: int) -> dict[str, str]:
     return {key: value.strip() for key, value in (line.split(":", 1) for line in lines)}
 
 
+def _name(pid: int) -> str | None:
+    """The process's name, or None when it exited since /proc was listed (``id`` is short-lived)."""
+    try:
+        return _status(pid)["Name"]
+    except FileNotFoundError:
+        return None
+
+
 def test_root_inside_is_a_subordinate_uid_on_the_host(tree: Path, ids: IdRange) -> None:
     argv = wrap(SandboxSpec(root=tree), ["sh", "-c", "id -u; exec sleep 30"])
     launcher = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -44,8 +52,7 @@ def test_root_inside_is_a_subordinate_uid_on_the_host(tree: Path, ids: IdRange) 
         assert launcher.stdout is not None
         assert launcher.stdout.readline().strip() == "0"
         for _ in range(100):  # until the shell has executed sleep
-            sleepers = [pid for pid in _descendants(launcher.pid)
-                        if _status(pid)["Name"] == "sleep"]
+            sleepers = [pid for pid in _descendants(launcher.pid) if _name(pid) == "sleep"]
             if sleepers:
                 break
             time.sleep(0.05)
