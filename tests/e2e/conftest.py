@@ -65,10 +65,13 @@ def e2e_app(tmp_path_factory: pytest.TempPathFactory,
     root = tmp_path_factory.mktemp("e2e")
     # Any client may name the mirror: the tests prove a per-request mirror is used. The mirror
     # resolves to a non-public address in this workplace: the build sandbox may reach it.
+    # The cloud services run on 127.0.0.1 on ports known only once they start: clients may
+    # name them (`endpoints`), and the service may connect to loopback for a request.
     config = make_config(root, cache_path=str(shared_cache_dir),
                          max_concurrent_local_sessions=2,
-                         operator_parameters={"*": ["mirror", "apt_proxy"]},
-                         sandbox_egress_allow=[urlsplit(MIRROR).hostname])
+                         operator_parameters={"*": ["mirror", "apt_proxy", "endpoints"]},
+                         sandbox_egress_allow=[urlsplit(MIRROR).hostname],
+                         outbound_allow=["127.0.0.1"])
     app = create_app(config)
     yield app
     app.services.engine.shutdown(timeout=60)

@@ -61,7 +61,8 @@ def test_push_register_and_delete_an_ami(e2e_app, e2e_client, ec2_target,
                                          moto_endpoint_aws_blocks):
     endpoint = moto_endpoint_aws_blocks
     form = {"target": "ec2", "provider": json.dumps(provider_for(endpoint)),
-            "credentials": credentials_xml(endpoint)}
+            "credentials": credentials_xml(endpoint),
+            "parameters": {"endpoints": [endpoint["endpoint_url"]]}}
     pushed = build(e2e_client, "provider_images", form,
                    path=f"/imagefactory/target_images/{ec2_target['id']}/provider_images")
     assert pushed["status"] == "COMPLETE", pushed["status_detail"]
@@ -128,7 +129,8 @@ def test_wrong_credentials_fail_clearly_and_leave_nothing(e2e_client, ec2_target
     wrong = {**endpoint, "secret_access_key": "not-the-secret"}
     pushed = build(e2e_client, "provider_images", {
         "target": "ec2", "provider": provider_for(endpoint), "credentials": credentials_xml(wrong),
-        "target_image_id": ec2_target["id"]})
+        "target_image_id": ec2_target["id"],
+        "parameters": {"endpoints": [endpoint["endpoint_url"]]}})
     assert pushed["status"] == "FAILED"
     error = pushed["status_detail"]["error"]
     assert "not-the-secret" not in error

@@ -88,7 +88,8 @@ def test_push_through_keystone_and_delete(e2e_app, e2e_client, openstack_target,
             f"{openstack_target['id']}/provider_images")
     pushed = build(e2e_client, "provider_images", {
         "target": "openstack-kvm", "provider": json.dumps({"auth_url": cloud["auth_url"]}),
-        "credentials": credentials_xml(cloud)}, path=path)
+        "credentials": credentials_xml(cloud),
+        "parameters": {"endpoints": [cloud["auth_url"]]}}, path=path)
     assert pushed["status"] == "COMPLETE", pushed["status_detail"]
     assert cloud["password"] not in json.dumps(pushed)
     glance_id = pushed["identifier_on_provider"]
@@ -121,7 +122,8 @@ def test_push_to_a_glance_endpoint_directly(e2e_app, e2e_client, openstack_targe
                 "glance-port": glance_noauth["glance_port"]}
     pushed = build(e2e_client, "provider_images", {
         "target": "openstack-kvm", "provider": provider, "target_image_id": openstack_target["id"],
-        "credentials": {"openstack_credentials": {"strategy": "noauth"}}})
+        "credentials": {"openstack_credentials": {"strategy": "noauth"}},
+        "parameters": {"endpoints": [glance_noauth["glance_url"]]}})
     assert pushed["status"] == "COMPLETE", pushed["status_detail"]
     glance = openstack.connect(load_yaml_config=False, load_envvars=False, auth_type="none",
                                auth={"endpoint": glance_noauth["glance_url"]},

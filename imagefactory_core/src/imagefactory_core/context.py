@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BuildCancelled, CommandFailed
-from .processes import record_group
+from .outbound import OutboundPolicy
+from .processes import JOB_VARIABLE, record_group
 from .redaction import REDACTED
 from .sandbox.runner import (
     Network,
@@ -48,6 +49,9 @@ class BuildContext:
         cache_root: the root of caches shared between builds; use `cache_dir(name)`.
         plugin: the id of the plugin this context is bound to.
         sandbox_settings: the operator's limits and network policy for `sandbox`.
+        outbound: the operator's outbound policy (``outbound_allow``), which every connection
+            the plugin makes for a request to an address the request chose (a cloud endpoint
+            it names) must obey: use ``outbound.session()`` or ``outbound.pool_class()``.
     """
 
     image_id: str
@@ -60,6 +64,7 @@ class BuildContext:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     secrets: list[str] = field(default_factory=list)
     sandbox_settings: SandboxSettings = field(default_factory=SandboxSettings)
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
     _range: tuple[float, float] = (0.0, 100.0)
 
     # -- progress and log -------------------------------------------------------------------
@@ -183,14 +188,17 @@ class BuildContext:
         command line, when given, instead of `argv`).
 
         The command runs in its own process group; on cancellation or `timeout` (seconds) the
-        whole group is terminated, then killed. With `capture` the standard output is returned
-        (and not logged) while standard error is logged. A non-zero exit raises
-        `CommandFailed` carrying the tail of the output, unless `check` is false.
+        whole group is terminated, then killed. Processes it leaves running (a background
+        child, a daemon in a session of its own) are killed when the job ends. With `capture`
+        the standard output is returned (and not logged) while standard error is logged. A
+        non-zero exit raises `CommandFailed` carrying the tail of the output, unless `check` is
+        false.
         """
         args = [os.fspath(a) for a in argv]
         logged = list(shown) if shown is not None else args
         self.log("$ " + " ".join(logged))
-        full_env = {**os.environ, **(env or {})}
+        # the job's tag: what the command leaves running is ended with the job (processes.py)
+        full_env = {**os.environ, **(env or {}), JOB_VARIABLE: str(self.workdir)}
         proc = subprocess.Popen(
             args,
             cwd=cwd,

@@ -40,6 +40,7 @@ import pluggy
 from . import NAME
 from .context import BuildContext
 from .model import BuildResult, CloudTarget, ImageView, OSTarget, PushResult, TargetContent
+from .outbound import OutboundPolicy
 from .parameters import Parameter
 from .tdl import Template
 
@@ -168,6 +169,29 @@ def imagefactory_create_target_image(
     .. versionadded:: 1.0
     .. versionchanged:: 1.0
        ``base_image`` is an `ImageView`; ``parameters`` are the plugin's resolved values.
+    """
+
+
+@hookspec(firstresult=True)
+def imagefactory_check_provider(
+    target: str,
+    provider: str | dict[str, Any],
+    credentials: dict[str, Any],
+    parameters: Mapping[str, Any],
+    outbound: OutboundPolicy,
+) -> None:
+    """Check a push's or a provider DELETE's `provider` and `credentials` before anything is
+    queued; raise `BuildError` saying what is wrong and the core answers 400 with its message.
+
+    Refuse here what a request may not ask for: an endpoint the operator has not listed in
+    the plugin's configuration (``outbound.endpoint_refusal``), a literal address the
+    operator's outbound policy refuses, settings only the operator may choose (TLS
+    verification, which named account to use). `parameters` are this plugin's resolved values
+    for the request (for a DELETE: the push's). Do not connect anywhere: the client is waiting,
+    and names may resolve differently when the work runs (connections then go through
+    ``ctx.outbound``). Optional: without it, problems show when the work runs.
+
+    .. versionadded:: 1.0
     """
 
 

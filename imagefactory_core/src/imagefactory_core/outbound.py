@@ -1,5 +1,5 @@
-"""Requests the service makes to URLs a client supplied (status callbacks), under the address
-policy of the build sandbox's egress (`imagefactory_core.sandbox.policy`).
+"""Requests the service makes to URLs a client supplied (status callbacks, cloud endpoints),
+under the address policy of the build sandbox's egress (`imagefactory_core.sandbox.policy`).
 
 A client must not turn the service into a probe of its own network: by default only public
 addresses are reached; loopback, link-local (the cloud metadata services), private, shared,
@@ -7,17 +7,24 @@ reserved and multicast addresses are refused unless the operator allows them
 (``outbound_allow``). The name is resolved and checked when each connection is made (the
 connection goes to exactly the address checked, so DNS rebinding gains nothing), which covers
 redirects too. Any port is allowed.
+
+Plugins get the policy as `OutboundPolicy` (``ctx.outbound``, and the ``outbound`` argument of
+``imagefactory_check_provider``): a requests session, or urllib3 pool classes for clients built
+on urllib3 directly (botocore), that obey it, and the check of an endpoint a request names
+against the plugin's operator allow-list.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
@@ -25,7 +32,11 @@ from .sandbox.policy import EgressPolicy, EgressRefused
 
 
 class OutboundRefused(NewConnectionError):
-    """The destination's address is not one the policy allows."""
+    """The destination's address is not one the policy allows; `reason` says why."""
+
+    def __init__(self, conn: Any, reason: str) -> None:
+        super().__init__(conn, reason)
+        self.reason = reason
 
 
 def policy(allow: tuple[str, ...] | list[str]) -> EgressPolicy:
@@ -73,6 +84,14 @@ class _Checked:
         raise NewConnectionError(self, f"Failed to establish a new connection: {failure}")
 
 
+def _checked_pool(policy: EgressPolicy,
+                  pool: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
+    """A subclass of `pool` whose connections (of its own connection class) obey `policy`."""
+    base = pool.ConnectionCls
+    connection = type(f"Checked{base.__name__}", (_Checked, base), {"policy": policy})
+    return type(f"Checked{pool.__name__}", (pool,), {"ConnectionCls": connection})
+
+
 class _PolicyAdapter(HTTPAdapter):
     def __init__(self, policy: EgressPolicy, **kwargs: Any) -> None:
         self.policy = policy
@@ -80,15 +99,9 @@ class _PolicyAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        checked_http = type("CheckedHTTPConnection", (_Checked, HTTPConnection),
-                            {"policy": self.policy})
-        checked_https = type("CheckedHTTPSConnection", (_Checked, HTTPSConnection),
-                             {"policy": self.policy})
         self.poolmanager.pool_classes_by_scheme = {
-            "http": type("CheckedHTTPPool", (HTTPConnectionPool,),
-                         {"ConnectionCls": checked_http}),
-            "https": type("CheckedHTTPSPool", (HTTPSConnectionPool,),
-                          {"ConnectionCls": checked_https}),
+            "http": _checked_pool(self.policy, HTTPConnectionPool),
+            "https": _checked_pool(self.policy, HTTPSConnectionPool),
         }
 
 
@@ -100,3 +113,84 @@ def session(allow: tuple[str, ...] | list[str], **adapter: Any) -> requests.Sess
     checked.mount("http://", adapter_for_both)
     checked.mount("https://", adapter_for_both)
     return checked
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int, str] | None:
+    """(scheme, host, port, path) of an http(s) URL, host lower-case and port filled in; None
+    for anything else."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return (parts.scheme, parts.hostname.lower().rstrip("."),
+            port or _DEFAULT_PORTS[parts.scheme], parts.path.rstrip("/"))
+
+
+def endpoint_listed(url: str, endpoints: Sequence[str]) -> bool:
+    """Whether `url` is one of the operator's `endpoints`: the same scheme, host and port
+    (default ports filled in) as an entry, and a path at or under the entry's path."""
+    wanted = _origin(url)
+    if wanted is None:
+        return False
+    for entry in endpoints:
+        listed = _origin(entry)
+        if listed is not None and listed[:3] == wanted[:3] and (
+                wanted[3] == listed[3] or wanted[3].startswith(listed[3] + "/")):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class OutboundPolicy:
+    """The operator's outbound policy (configuration ``outbound_allow``), as plugins use it.
+
+    Attributes:
+        allow: CIDRs or host names the operator allows beyond public addresses.
+    """
+
+    allow: tuple[str, ...] = ()
+
+    @property
+    def _egress(self) -> EgressPolicy:
+        return policy(self.allow)
+
+    def address_refusal(self, url: str) -> str | None:
+        """Why the policy refuses `url` when its host is an IP address, else None. A host
+        name is checked when a connection is made: it may resolve differently by then."""
+        try:
+            address = ipaddress.ip_address(urlsplit(url).hostname or "")
+        except ValueError:
+            return None
+        return self._egress.check_address(address)
+
+    def endpoint_refusal(self, url: str, endpoints: Sequence[str], setting: str) -> str | None:
+        """Why a request may not send the service to `url`, or None: it must be one of the
+        operator's `endpoints` (the plugin's configuration key `setting`, named in the
+        message) and not a literal address the policy refuses."""
+        if _origin(url) is None:
+            return f"{url!r} is not an http:// or https:// URL"
+        if not endpoint_listed(url, endpoints):
+            return (f"{url} is not an endpoint this service may use; the operator lists those "
+                    f"in the configuration ({setting})")
+        refused = self.address_refusal(url)
+        if refused:
+            return (f"{url} is {refused}, which this service does not connect to (the "
+                    "operator may allow it: configuration outbound_allow)")
+        return None
+
+    def session(self, **adapter: Any) -> requests.Session:
+        """A requests session whose every connection, redirects included, obeys the policy;
+        `adapter` goes to requests' ``HTTPAdapter`` (``max_retries`` …)."""
+        return session(self.allow, **adapter)
+
+    def pool_class(self, pool: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
+        """A subclass of the urllib3 connection pool class `pool` whose new connections
+        resolve the host, check every address and connect only to one the policy allows
+        (else `OutboundRefused`). For HTTP clients built on urllib3's pools (botocore)."""
+        return _checked_pool(self._egress, pool)

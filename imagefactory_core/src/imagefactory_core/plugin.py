@@ -32,6 +32,7 @@ from .model import (
     PushResult,
     TargetContent,
 )
+from .outbound import OutboundPolicy, OutboundRefused
 from .parameters import Parameter, ParameterError
 from .sandbox.runner import Sandbox
 from .tdl import (
@@ -69,6 +70,8 @@ __all__ = [
     "InstallExtra",
     "OSSpec",
     "OSTarget",
+    "OutboundPolicy",
+    "OutboundRefused",
     "Package",
     "Parameter",
     "ParameterError",

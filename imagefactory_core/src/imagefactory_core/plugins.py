@@ -28,6 +28,7 @@ from . import NAME, __version__, hookspecs
 from .context import BuildContext
 from .errors import BuildError, InvalidRequest, NotFound
 from .model import BuildResult, CloudTarget, ImageView, OSTarget, PushResult, TargetContent
+from .outbound import OutboundPolicy
 from .parameters import CORE, CORE_PARAMETERS, Declarations, Parameter, check_config
 from .plugin import API_ATTRIBUTE, API_VERSION
 from .tdl import OSSpec, Template
@@ -295,6 +296,18 @@ class PluginHost:
                             base_image=base_image, source_disk=source_disk, target=target,
                             parameters=parameters)
         return result or BuildResult()
+
+    def check_provider(self, info: PluginInfo, target: str, provider: str | dict[str, Any],
+                       credentials: dict[str, Any], parameters: Mapping[str, Any],
+                       outbound: OutboundPolicy) -> None:
+        """Let the cloud plugin refuse a provider or credentials (`InvalidRequest`, a 400)."""
+        others = [p for p in self.pm.get_plugins() if p is not info.plugin]
+        caller = self.pm.subset_hook_caller("imagefactory_check_provider", remove_plugins=others)
+        try:
+            caller(target=target, provider=provider, credentials=credentials,
+                   parameters=parameters, outbound=outbound)
+        except BuildError as exc:
+            raise InvalidRequest(str(exc)) from None
 
     def push_image(self, info: PluginInfo, ctx: BuildContext, template: Template | None,
                    target_image: ImageView, target: str, provider: str | dict[str, Any],

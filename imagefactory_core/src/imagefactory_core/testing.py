@@ -27,6 +27,7 @@ import pytest
 from .api.app import create_app
 from .config import Config
 from .context import BuildContext
+from .outbound import OutboundPolicy
 from .parameters import ParameterError, check_config, resolve
 from .plugins import PluginHost, load_plugins
 from .sandbox.runner import SandboxSettings
@@ -43,12 +44,15 @@ class RecordingBuildContext(BuildContext):
 
 
 def make_build_context(root: Path, image_id: str = "test-image",
-                       egress_allow: Sequence[str] = ()) -> RecordingBuildContext:
+                       egress_allow: Sequence[str] = (),
+                       outbound_allow: Sequence[str] = ()) -> RecordingBuildContext:
     """Build a `RecordingBuildContext` rooted at `root` (work, cache and body under it).
 
     `egress_allow` is the operator's sandbox allow-list (configuration ``sandbox_egress_allow``):
     destinations beyond public addresses that sandboxed steps may reach, such as a package
-    mirror on a private network.
+    mirror on a private network. `outbound_allow` is the operator's outbound allow-list
+    (configuration ``outbound_allow``, ``ctx.outbound``): addresses beyond public ones the
+    plugin may connect to for a request, such as a cloud endpoint on 127.0.0.1.
     """
     lines: list[str] = []
     reports: list[tuple[int, str | None]] = []
@@ -62,6 +66,7 @@ def make_build_context(root: Path, image_id: str = "test-image",
         progress_sink=lambda percent, activity: reports.append((percent, activity)),
         log_sink=lines.append,
         sandbox_settings=SandboxSettings(egress_allow=tuple(egress_allow)),
+        outbound=OutboundPolicy(tuple(outbound_allow)),
     )
     ctx.lines = lines
     ctx.reports = reports

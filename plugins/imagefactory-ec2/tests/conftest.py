@@ -3,6 +3,10 @@ contexts and boto3 clients for the moto servers of ``tests/services/moto.py``.
 
 Every push uses a fresh provider image id, and checks look things up by that id's tag, so tests
 can share one moto server per session.
+
+The plugin is configured as an operator would to reach moto on 127.0.0.1: every moto server
+started is listed in the plugin's ``endpoints``, and the build contexts' outbound policy allows
+127.0.0.1 (``outbound_allow``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from imagefactory_core.plugin import ImageKind, ImageView, OSSpec, Template
 from imagefactory_core.testing import RecordingBuildContext, make_build_context, plugin_parameters
 
 MIB = 1024 * 1024
+OUTBOUND_ALLOW = ("127.0.0.1",)
 TEMPLATE_XML = """<template>
   <name>ec2 plugin test</name>
   <description>A synthetic disk pushed by the ec2 plugin's tests</description>
@@ -59,8 +64,9 @@ def write_disk(path: Path, size: int, pieces: list[tuple[int, bytes]], *,
 class Kit:
     """Helpers shared by the tests (a fixture, since conftest modules cannot be imported)."""
 
-    def __init__(self, tmp_path: Path):
+    def __init__(self, tmp_path: Path, endpoints: list[str]):
         self.tmp_path = tmp_path
+        self.endpoints = endpoints
         self.rng = random.Random(4)
 
     @staticmethod
@@ -98,14 +104,15 @@ class Kit:
             provider_account_identifier=result.provider_account_identifier,
             properties=dict(result.properties))
 
-    @staticmethod
-    def parameters(request: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The plugin's parameters as the core resolves them for a request with `request`."""
-        return plugin_parameters(imagefactory_ec2, request)
+    def parameters(self, request: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The plugin's parameters as the core resolves them for a request with `request`,
+        the moto servers being the operator's `endpoints`."""
+        return plugin_parameters(imagefactory_ec2, request, {"endpoints": self.endpoints})
 
-    def ctx(self) -> RecordingBuildContext:
+    def ctx(self, outbound_allow: tuple[str, ...] = OUTBOUND_ALLOW) -> RecordingBuildContext:
         image_id = f"provider-{uuid.uuid4()}"
-        return make_build_context(self.tmp_path / image_id, image_id)
+        return make_build_context(self.tmp_path / image_id, image_id,
+                                  outbound_allow=outbound_allow)
 
     @staticmethod
     def provider(endpoint: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,9 +181,36 @@ class Kit:
         assert percents[-1] == 100
 
 
+@pytest.fixture(scope="session")
+def operator_endpoints() -> list[str]:
+    """The URLs of the moto servers started so far: the plugin configuration's `endpoints`."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(moto_endpoint: dict[str, Any],
+                  operator_endpoints: list[str]) -> dict[str, Any]:
+    operator_endpoints.append(moto_endpoint["endpoint_url"])
+    return moto_endpoint
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint_aws_blocks(moto_endpoint_aws_blocks: dict[str, Any],
+                             operator_endpoints: list[str]) -> dict[str, Any]:
+    operator_endpoints.append(moto_endpoint_aws_blocks["endpoint_url"])
+    return moto_endpoint_aws_blocks
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint_iam(moto_endpoint_iam: dict[str, Any],
+                      operator_endpoints: list[str]) -> dict[str, Any]:
+    operator_endpoints.append(moto_endpoint_iam["endpoint_url"])
+    return moto_endpoint_iam
+
+
 @pytest.fixture
-def kit(tmp_path: Path) -> Kit:
-    return Kit(tmp_path)
+def kit(tmp_path: Path, operator_endpoints: list[str]) -> Kit:
+    return Kit(tmp_path, operator_endpoints)
 
 
 @pytest.fixture(params=["moto_endpoint", "moto_endpoint_aws_blocks"])

@@ -9,7 +9,9 @@ have made of the staged object.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,6 +52,7 @@ class FakeImport:
     answers: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = field(default_factory=list)
     stubbers: list[Stubber] = field(default_factory=list)
     staged: dict[str, Any] = field(default_factory=dict)
+    staged_sha256: str = ""
 
     def task(self, status: str, **detail: str) -> None:
         self.answers.append(("describe_import_snapshot_tasks", {"ImportSnapshotTasks": [{
@@ -57,8 +60,13 @@ class FakeImport:
             {"ImportTaskIds": [TASK_ID]}))
 
     def look_at_staged_object(self, params: dict[str, Any], **_: Any) -> None:
+        """Read back what S3 stores under the key ImportSnapshot is given, every byte."""
         bucket = params["DiskContainer"]["UserBucket"]
-        self.staged = self.s3.head_object(Bucket=bucket["S3Bucket"], Key=bucket["S3Key"])
+        self.staged = self.s3.get_object(Bucket=bucket["S3Bucket"], Key=bucket["S3Key"])
+        digest = hashlib.sha256()
+        for chunk in self.staged["Body"].iter_chunks(1024 * 1024):
+            digest.update(chunk)
+        self.staged_sha256 = digest.hexdigest()
 
     def assert_all_answered(self) -> None:
         assert len(self.stubbers) == 1
@@ -84,6 +92,11 @@ def fake_import(kit, moto_endpoint_aws_blocks, monkeypatch) -> FakeImport:
 
     monkeypatch.setattr(AwsClients, "client", client)
     return fake
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def stand_in_snapshot(ec2: BaseClient) -> str:
@@ -134,7 +147,8 @@ def test_s3_multipart_upload_then_import(kit, moto_endpoint_aws_blocks, fake_imp
     result = push(kit, endpoint, ctx, disk, {"ec2_s3_bucket": bucket} if bucket else {})
 
     fake_import.assert_all_answered()
-    # the object ImportSnapshot was pointed at had been uploaded whole, in several parts
+    # the object ImportSnapshot was pointed at holds exactly the image's bytes, sent in parts
+    assert fake_import.staged_sha256 == sha256_of(disk)
     assert fake_import.staged["ContentLength"] == disk.stat().st_size
     assert fake_import.staged["ETag"].strip('"').split("-")[1] == str(
         -(-disk.stat().st_size // (8 * 1024 * 1024)))

@@ -3,13 +3,22 @@
 Test modules get the helpers through fixtures (pytest's importlib mode does not let them import
 this file). The disks are sparse raw files with a few MiB of data in places, some random (it
 does not compress) and some repetitive (compression shows), as a base image looks to qemu-img.
+
+The plugin is configured as an operator would to reach the local services: their URLs are the
+plugin's ``endpoints`` (fixture ``parameters``), and the build contexts' outbound policy allows
+127.0.0.1 (``outbound_allow``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
+import http.server
 import itertools
 import os
+import socket
+import struct
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +31,7 @@ from imagefactory_core.plugin import ImageKind, ImageView, OSSpec, Template
 from imagefactory_core.testing import RecordingBuildContext, make_build_context, plugin_parameters
 
 MIB = 1024 * 1024
+OUTBOUND_ALLOW = ("127.0.0.1",)
 _ids = itertools.count(1)
 
 
@@ -85,11 +95,41 @@ def provider_image() -> Callable[[str | None], ImageView]:
 
 @pytest.fixture
 def new_context(tmp_path: Path) -> Callable[..., RecordingBuildContext]:
-    """Make build contexts under this test's tmp_path, each with its own id and workdir."""
-    def make() -> RecordingBuildContext:
+    """Make build contexts under this test's tmp_path, each with its own id and workdir, whose
+    outbound policy allows 127.0.0.1 unless `outbound_allow` says otherwise."""
+    def make(outbound_allow: tuple[str, ...] = OUTBOUND_ALLOW) -> RecordingBuildContext:
         image_id = new_id("image")
-        return make_build_context(tmp_path / image_id, image_id)
+        return make_build_context(tmp_path / image_id, image_id, outbound_allow=outbound_allow)
     return make
+
+
+@pytest.fixture(scope="session")
+def operator_endpoints() -> list[str]:
+    """The URLs of the local Keystone and Glance services started so far."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def openstack_cloud(openstack_cloud: dict[str, Any],
+                    operator_endpoints: list[str]) -> dict[str, Any]:
+    operator_endpoints += [openstack_cloud["auth_url"], openstack_cloud["glance_url"]]
+    return openstack_cloud
+
+
+@pytest.fixture(scope="session")
+def glance_noauth(glance_noauth: dict[str, Any], operator_endpoints: list[str]) -> dict[str, Any]:
+    operator_endpoints.append(glance_noauth["glance_url"])
+    return glance_noauth
+
+
+@pytest.fixture
+def parameters(operator_endpoints: list[str]) -> Callable[..., dict[str, Any]]:
+    """The plugin's parameters for a request's `request` parameters, the plugin configured
+    with the local services as its `endpoints` and `config` besides."""
+    def resolve(config: dict[str, Any] | None = None, **request: Any) -> dict[str, Any]:
+        return plugin_parameters(plugin, request,
+                                 {"endpoints": list(operator_endpoints), **(config or {})})
+    return resolve
 
 
 def run_create_target(ctx: RecordingBuildContext, template: Template, disk: Path,
@@ -155,3 +195,98 @@ def digest() -> Callable[[Path, str], str]:
         with path.open("rb") as stream:
             return hashlib.file_digest(stream, algorithm).hexdigest()
     return file_digest
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
+               "proxy-connection", "te", "trailer", "upgrade"}
+
+
+class ResettingRelay(http.server.ThreadingHTTPServer):
+    """An HTTP/1.1 relay on 127.0.0.1 in front of a real service that resets the client's
+    connection, without an answer, on the first request for `path` with `method`: after
+    passing it on (the service acted on it) when `forward`, else before. `seen` lists every
+    request that arrived, as ``(method, path)``."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream: tuple[str, int], method: str, path: str, *, forward: bool):
+        self.upstream = upstream
+        self.trap: tuple[str, str] | None = (method, path)
+        self.forward = forward
+        self.seen: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _RelayHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def sprung(self, method: str, path: str) -> bool:
+        """Whether this request is the one to break (only the first that matches)."""
+        with self.lock:
+            self.seen.append((method, path))
+            if self.trap == (method, path):
+                self.trap = None
+                return True
+            return False
+
+
+class _RelayHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ResettingRelay
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: pytest shows the tests' own output."""
+
+    def _relay(self) -> None:
+        assert "chunked" not in self.headers.get("Transfer-Encoding", ""), "not supported here"
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        reset = self.server.sprung(self.command, self.path)
+        if reset and not self.server.forward:
+            self._reset()
+            return
+        upstream = http.client.HTTPConnection(*self.server.upstream, timeout=60)
+        try:
+            upstream.request(self.command, self.path, body=body, headers={
+                name: value for name, value in self.headers.items()
+                if name.lower() not in _HOP_BY_HOP})
+            answer = upstream.getresponse()
+            payload = answer.read()
+        finally:
+            upstream.close()
+        if reset:
+            self._reset()
+            return
+        self.send_response(answer.status, answer.reason)
+        for name, value in answer.getheaders():
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _reset(self) -> None:
+        """Close with SO_LINGER 0: the client gets a TCP reset instead of an answer."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _relay
+
+
+@pytest.fixture
+def resetting_relay() -> Iterator[Callable[..., ResettingRelay]]:
+    """Start `ResettingRelay`s (upstream, method, path, forward=…); stopped after the test."""
+    started: list[ResettingRelay] = []
+
+    def start(upstream: tuple[str, int], method: str, path: str, *,
+              forward: bool) -> ResettingRelay:
+        relay = ResettingRelay(upstream, method, path, forward=forward)
+        threading.Thread(target=relay.serve_forever, daemon=True).start()
+        started.append(relay)
+        return relay
+
+    yield start
+    for relay in started:
+        relay.shutdown()
+        relay.server_close()

@@ -1,10 +1,24 @@
-"""Reading the seed's provider and credential formats (no service needed)."""
+"""Reading the seed's provider and credential formats, and refusing what only the operator may
+choose (no service needed)."""
+
+from typing import Any
 
 import pytest
-from imagefactory_core.plugin import BuildError
-from imagefactory_openstack.account import Account, account_from_request
+from imagefactory_core.plugin import BuildError, OutboundPolicy
+from imagefactory_openstack.account import Account, OperatorRules
+from imagefactory_openstack.account import account_from_request as read_account
 
 KEYSTONE = "http://127.0.0.1:5000/v3"
+RULES = OperatorRules(
+    clouds=("mycloud",),
+    endpoints=("http://127.0.0.1:5000", "http://127.0.0.1:9292", "https://keystone.example:5000",
+               "https://glance:9292", "http://g:1", "http://h:1"),
+    outbound=OutboundPolicy(("127.0.0.1",)))
+
+
+def account_from_request(provider: Any, credentials: Any,
+                         rules: OperatorRules = RULES) -> Account:
+    return read_account(provider, credentials, rules)
 
 
 def seed_credentials(**extra: str) -> dict[str, dict[str, str]]:
@@ -73,3 +87,53 @@ def test_password_never_shows_in_repr_or_description() -> None:
     assert "s3cret" not in repr(account)
     assert "s3cret" not in account.describe()
     assert "admin" in account.describe()
+
+
+@pytest.mark.parametrize(("provider", "credentials", "message"), [
+    ({"auth_url": "http://169.254.169.254/v3"}, seed_credentials(auth_url=""),
+     "OpenStack Keystone auth_url: http://169.254.169.254/v3 is not an endpoint this service "
+     "may use; the operator lists those in the configuration (plugins.openstack.endpoints)"),
+    ({"glance-host": "127.0.0.1", "glance-port": 9293}, {},
+     "OpenStack Glance endpoint (glance-host, glance-port): http://127.0.0.1:9293 is not an "
+     "endpoint"),
+    # the operator's password must not go to a Keystone the request chose
+    ("mycloud", {"password": "pw", "auth_url": "http://attacker.example/v3"},
+     "credentials field 'auth_url' cannot be given for cloud 'mycloud': a named cloud's "
+     "endpoints and region are the operator's (clouds.yaml)"),
+    ({"cloud": "mycloud", "glance-host": "127.0.0.1", "glance-port": 9292}, {},
+     "provider field 'glance-host' cannot be given for cloud 'mycloud'"),
+    ({"cloud": "mycloud", "region_name": "elsewhere"}, {},
+     "provider field 'region_name' cannot be given for cloud 'mycloud'"),
+    ("othercloud", {}, "cloud 'othercloud' is not one requests may name; the operator lists "
+                       "those in the configuration (plugins.openstack.clouds)"),
+    ({"auth_url": KEYSTONE, "verify": False}, seed_credentials(),
+     "provider field 'verify' is not accepted from requests: TLS verification is the "
+     "operator's"),
+    ({"cloud": "mycloud", "cacert": "/tmp/mine.pem"}, {}, "provider field 'cacert'"),
+    ({"auth_url": KEYSTONE}, seed_credentials(insecure="true"), "credentials field 'insecure'"),
+])
+def test_what_only_the_operator_may_choose_is_refused(provider: Any, credentials: dict,
+                                                      message: str) -> None:
+    with pytest.raises(BuildError) as refused:
+        account_from_request(provider, credentials)
+    assert message in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+
+
+def test_a_listed_endpoint_on_a_refused_address_needs_outbound_allow() -> None:
+    strict = OperatorRules(endpoints=("http://127.0.0.1:5000",))
+    with pytest.raises(BuildError, match=r"http://127.0.0.1:5000/v3 is a loopback address, "
+                                         r"which this service does not connect to \(the "
+                                         r"operator may allow it: configuration outbound_allow"):
+        account_from_request({}, seed_credentials(), strict)
+
+
+@pytest.mark.parametrize(("tls_verify", "ca_bundle", "verify"), [
+    (True, None, None), (False, None, False), (True, "/etc/ssl/ours.pem", "/etc/ssl/ours.pem")])
+def test_tls_verification_is_the_operators(tls_verify: bool, ca_bundle: str | None,
+                                           verify: bool | str | None) -> None:
+    rules = OperatorRules(endpoints=RULES.endpoints, outbound=RULES.outbound,
+                          tls_verify=tls_verify, ca_bundle=ca_bundle)
+    assert account_from_request({}, seed_credentials(), rules).verify == verify
+    assert account_from_request("mycloud", {}, OperatorRules(
+        clouds=("mycloud",), tls_verify=tls_verify, ca_bundle=ca_bundle)).verify is None

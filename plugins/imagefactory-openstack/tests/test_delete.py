@@ -9,7 +9,7 @@ import openstack.connection
 import openstack.exceptions
 import pytest
 from imagefactory_core.plugin import BuildError, ImageView
-from imagefactory_core.testing import RecordingBuildContext, plugin_parameters
+from imagefactory_core.testing import RecordingBuildContext
 
 # openstacksdk warns about its own internals (InfluxDB support, renamed methods) on every call.
 pytestmark = [pytest.mark.slow,
@@ -21,26 +21,33 @@ Connection = openstack.connection.Connection
 
 @pytest.fixture
 def pushed(new_context: NewContext, target_image: Callable[[Path], ImageView],
-           qcow2_disk: Path, openstack_cloud: dict[str, Any],
-           xml_credentials: dict[str, Any]) -> str:
+           qcow2_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
+           parameters: Callable[..., dict[str, Any]]) -> str:
     """The Glance id of a freshly pushed image."""
     result = plugin.imagefactory_push_image(
         ctx=new_context(), template=None, target_image=target_image(qcow2_disk),
         target="openstack-kvm", provider={"auth_url": openstack_cloud["auth_url"]},
-        credentials=xml_credentials, parameters=plugin_parameters(plugin))
+        credentials=xml_credentials, parameters=parameters())
     return result.identifier_on_provider
 
 
-def delete(ctx: RecordingBuildContext, record: ImageView, openstack_cloud: dict[str, Any],
-           credentials: dict[str, Any]) -> None:
-    plugin.imagefactory_delete_from_provider(
-        ctx=ctx, provider_image=record, target="openstack-kvm",
-        provider={"auth_url": openstack_cloud["auth_url"]}, credentials=credentials,
-        parameters=plugin_parameters(plugin))
+Delete = Callable[..., None]
+
+
+@pytest.fixture
+def delete(parameters: Callable[..., dict[str, Any]]) -> Delete:
+    def run(ctx: RecordingBuildContext, record: ImageView, openstack_cloud: dict[str, Any],
+            credentials: dict[str, Any]) -> None:
+        plugin.imagefactory_delete_from_provider(
+            ctx=ctx, provider_image=record, target="openstack-kvm",
+            provider={"auth_url": openstack_cloud["auth_url"]}, credentials=credentials,
+            parameters=parameters())
+    return run
 
 
 def test_delete_removes_the_image(
-        pushed: str, new_context: NewContext, provider_image: Callable[[str], ImageView],
+        delete: Delete, pushed: str, new_context: NewContext,
+        provider_image: Callable[[str], ImageView],
         openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
         admin: Connection) -> None:
     assert admin.image.get_image(pushed).status == "active"
@@ -52,7 +59,8 @@ def test_delete_removes_the_image(
 
 
 def test_an_image_already_gone_counts_as_deleted(
-        pushed: str, new_context: NewContext, provider_image: Callable[[str], ImageView],
+        delete: Delete, pushed: str, new_context: NewContext,
+        provider_image: Callable[[str], ImageView],
         openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
         admin: Connection) -> None:
     admin.image.delete_image(pushed, ignore_missing=False)
@@ -63,7 +71,8 @@ def test_an_image_already_gone_counts_as_deleted(
 
 
 def test_a_refused_delete_raises_with_glances_reason(
-        pushed: str, new_context: NewContext, provider_image: Callable[[str], ImageView],
+        delete: Delete, pushed: str, new_context: NewContext,
+        provider_image: Callable[[str], ImageView],
         openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
         admin: Connection) -> None:
     admin.image.update_image(pushed, is_protected=True)
@@ -78,7 +87,7 @@ def test_a_refused_delete_raises_with_glances_reason(
 
 
 def test_a_push_that_never_created_an_image_has_nothing_to_delete(
-        new_context: NewContext, provider_image: Callable[[str | None], ImageView],
+        delete: Delete, new_context: NewContext, provider_image: Callable[[str | None], ImageView],
         openstack_cloud: dict[str, Any]) -> None:
     ctx = new_context()
     delete(ctx, provider_image(None), openstack_cloud, {})

@@ -11,7 +11,7 @@ import openstack.connection
 import openstack.exceptions
 import pytest
 from imagefactory_core.plugin import BuildCancelled, BuildError, ImageView, Template
-from imagefactory_core.testing import RecordingBuildContext, plugin_parameters
+from imagefactory_core.testing import RecordingBuildContext
 
 # openstacksdk warns about its own internals (InfluxDB support, renamed methods) on every call.
 pytestmark = [pytest.mark.slow,
@@ -21,13 +21,20 @@ NewContext = Callable[..., RecordingBuildContext]
 Connection = openstack.connection.Connection
 
 
-def push(ctx: RecordingBuildContext, target: ImageView, provider: Any,
-         credentials: dict[str, Any], template: Template | None = None,
-         config: dict[str, Any] | None = None, **request: Any) -> Any:
-    return plugin.imagefactory_push_image(
-        ctx=ctx, template=template, target_image=target, target="openstack-kvm",
-        provider=provider, credentials=credentials,
-        parameters=plugin_parameters(plugin, request, config))
+Push = Callable[..., Any]
+
+
+@pytest.fixture
+def push(parameters: Callable[..., dict[str, Any]]) -> Push:
+    """Push as the core would: `config` is the plugin's configuration besides the operator's
+    endpoints, `request` the request's parameters."""
+    def run(ctx: RecordingBuildContext, target: ImageView, provider: Any,
+            credentials: dict[str, Any], template: Template | None = None,
+            config: dict[str, Any] | None = None, **request: Any) -> Any:
+        return plugin.imagefactory_push_image(
+            ctx=ctx, template=template, target_image=target, target="openstack-kvm",
+            provider=provider, credentials=credentials, parameters=parameters(config, **request))
+    return run
 
 
 def glance_record(conn: Connection, image_id: str) -> dict[str, Any]:
@@ -43,7 +50,7 @@ def glance_images(conn: Connection, ctx: RecordingBuildContext) -> list[Any]:
 
 
 def test_push_through_keystone_with_seed_xml_credentials(
-        new_context: NewContext, target_image: Callable[[Path], ImageView],
+        push: Push, new_context: NewContext, target_image: Callable[[Path], ImageView],
         qcow2_disk: Path, template: Template, openstack_cloud: dict[str, Any],
         xml_credentials: dict[str, Any], admin: Connection,
         digest: Callable[[Path, str], str]) -> None:
@@ -81,7 +88,7 @@ def test_push_through_keystone_with_seed_xml_credentials(
 
 
 def test_push_verifies_against_the_digest_the_target_image_recorded(
-        new_context: NewContext, target_image: Callable[..., ImageView],
+        push: Push, new_context: NewContext, target_image: Callable[..., ImageView],
         qcow2_target: tuple[Path, dict[str, Any]], openstack_cloud: dict[str, Any],
         xml_credentials: dict[str, Any], admin: Connection) -> None:
     body, properties = qcow2_target
@@ -97,7 +104,7 @@ def test_push_verifies_against_the_digest_the_target_image_recorded(
 
 
 def test_a_digest_mismatch_fails_and_deletes_the_image(
-        new_context: NewContext, target_image: Callable[..., ImageView],
+        push: Push, new_context: NewContext, target_image: Callable[..., ImageView],
         qcow2_target: tuple[Path, dict[str, Any]], openstack_cloud: dict[str, Any],
         xml_credentials: dict[str, Any], admin: Connection) -> None:
     body, properties = qcow2_target
@@ -113,7 +120,7 @@ def test_a_digest_mismatch_fails_and_deletes_the_image(
 
 
 def test_progress_is_monotone_and_reaches_100(
-        new_context: NewContext, target_image: Callable[[Path], ImageView],
+        push: Push, new_context: NewContext, target_image: Callable[[Path], ImageView],
         raw_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any]) -> None:
     ctx = new_context()
     push(ctx, target_image(raw_disk), {"auth_url": openstack_cloud["auth_url"]},
@@ -126,7 +133,7 @@ def test_progress_is_monotone_and_reaches_100(
 
 
 def test_push_to_a_direct_glance_endpoint_without_auth(
-        new_context: NewContext, target_image: Callable[[Path], ImageView],
+        push: Push, new_context: NewContext, target_image: Callable[[Path], ImageView],
         qcow2_disk: Path, template: Template, glance_noauth: dict[str, Any],
         digest: Callable[[Path, str], str]) -> None:
     ctx = new_context()
@@ -145,7 +152,7 @@ def test_push_to_a_direct_glance_endpoint_without_auth(
 
 
 def test_push_to_a_direct_glance_endpoint_with_a_keystone_token(
-        new_context: NewContext, target_image: Callable[[Path], ImageView],
+        push: Push, new_context: NewContext, target_image: Callable[[Path], ImageView],
         qcow2_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
         admin: Connection) -> None:
     ctx = new_context()
@@ -157,7 +164,7 @@ def test_push_to_a_direct_glance_endpoint_with_a_keystone_token(
 
 
 def test_push_to_a_clouds_yaml_cloud(
-        new_context: NewContext, target_image: Callable[[Path], ImageView],
+        push: Push, new_context: NewContext, target_image: Callable[[Path], ImageView],
         qcow2_disk: Path, openstack_cloud: dict[str, Any], admin: Connection,
         tmp_path: Path) -> None:
     clouds = tmp_path / "clouds.yaml"
@@ -171,12 +178,12 @@ def test_push_to_a_clouds_yaml_cloud(
     # The password is not in clouds.yaml: the request's credentials complete the cloud.
     result = push(ctx, target_image(qcow2_disk), "local",
                   {"password": openstack_cloud["password"]},
-                  config={"clouds_file": str(clouds)})
+                  config={"clouds_file": str(clouds), "clouds": ["local"]})
     assert admin.image.get_image(result.identifier_on_provider).status == "active"
 
 
 def test_wrong_password_fails_clearly_and_leaves_nothing(
-        new_context: NewContext, target_image: Callable[[Path], ImageView],
+        push: Push, new_context: NewContext, target_image: Callable[[Path], ImageView],
         qcow2_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
         admin: Connection) -> None:
     ctx = new_context()
@@ -194,7 +201,7 @@ def test_wrong_password_fails_clearly_and_leaves_nothing(
 
 
 def test_cancellation_mid_upload_deletes_the_partial_image(
-        new_context: NewContext, target_image: Callable[[Path], ImageView],
+        push: Push, new_context: NewContext, target_image: Callable[[Path], ImageView],
         raw_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any],
         admin: Connection) -> None:
     ctx = new_context()
@@ -218,3 +225,22 @@ def test_cancellation_mid_upload_deletes_the_partial_image(
     assert glance_images(admin, ctx) == []
     # Cancelled between chunks, well before the end.
     assert max(percent for percent, _ in ctx.reports) < 75
+
+
+def test_a_listed_keystone_whose_name_resolves_to_loopback_is_refused_when_connecting(
+        push: Push, new_context: NewContext, target_image: Callable[[Path], ImageView],
+        qcow2_disk: Path, openstack_cloud: dict[str, Any], xml_credentials: dict[str, Any]
+        ) -> None:
+    """The operator listed the endpoint by name but allows no loopback address: the name is
+    resolved and refused when the connection is made, and nothing reaches Keystone."""
+    by_name = openstack_cloud["auth_url"].replace("127.0.0.1", "localhost")
+    ctx = new_context(outbound_allow=())
+    credentials = {key: value for key, value in xml_credentials["openstack_credentials"].items()
+                   if key != "auth_url"}
+    with pytest.raises(BuildError) as refused:
+        push(ctx, target_image(qcow2_disk), {"auth_url": by_name}, credentials,
+             config={"endpoints": [by_name]})
+    message = str(refused.value)
+    assert message.startswith(f"authenticating to Keystone {by_name} as user 'admin'")
+    assert "failed: refused by the outbound policy: localhost resolves to " in message
+    assert "127.0.0.1 (a loopback address)" in message

@@ -16,4 +16,4 @@ def test_the_plugin_loads_with_its_target_and_parameters() -> None:
     assert shown["api_version"] == "1.0"
     assert shown["targets"] == [["openstack-kvm", "openstack"]]
     assert {p["name"] for p in shown["parameters"] if p["operator_only"]} == {
-        "clouds_file", "active_timeout"}
+        "clouds_file", "clouds", "endpoints", "tls_verify", "ca_bundle", "active_timeout"}

@@ -6,6 +6,7 @@ this module with pluggy, which finds the hook implementations re-exported here.
 
 from .plugin import (
     IMAGEFACTORY_PLUGIN_API,
+    imagefactory_check_provider,
     imagefactory_cloud_targets,
     imagefactory_create_target_image,
     imagefactory_delete_from_provider,
@@ -16,6 +17,7 @@ from .plugin import (
 
 __all__ = [
     "IMAGEFACTORY_PLUGIN_API",
+    "imagefactory_check_provider",
     "imagefactory_cloud_targets",
     "imagefactory_create_target_image",
     "imagefactory_delete_from_provider",

@@ -5,6 +5,11 @@ connection errors with exponential backoff; the EBS client uses the "adaptive" m
 slows the whole upload down when AWS throttles PutSnapshotBlock. Every retried call is safe to
 repeat: PutSnapshotBlock overwrites the same block, StartSnapshot and ImportSnapshot carry the
 idempotency token botocore fills in.
+
+Every connection obeys the operator's outbound policy (``ctx.outbound``): the host is resolved
+and each address checked when the connection is made, so an endpoint whose name resolves to a
+loopback, link-local or private address is refused unless the operator allows it. A refusal
+ends the call at once (it is not a connection error worth retrying).
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ import re
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from imagefactory_core.plugin import BuildError
+from imagefactory_core.plugin import BuildError, OutboundPolicy, OutboundRefused
 
 from .credentials import Ec2Credentials
 from .provider import Ec2Provider
@@ -43,8 +49,10 @@ class AwsClients:
     themselves may then be shared by upload threads.
     """
 
-    def __init__(self, provider: Ec2Provider, credentials: Ec2Credentials, *, pool: int = 10):
+    def __init__(self, provider: Ec2Provider, credentials: Ec2Credentials,
+                 outbound: OutboundPolicy, *, pool: int = 10):
         self.provider = provider
+        self.outbound = outbound
         self._session = boto3.session.Session(
             aws_access_key_id=credentials.access_key,
             aws_secret_access_key=credentials.secret_access_key,
@@ -56,10 +64,12 @@ class AwsClients:
 
     def client(self, service: str) -> BaseClient:
         if service not in self._clients:
-            self._clients[service] = self._session.client(
+            client = self._session.client(
                 service, endpoint_url=self.provider.endpoint(service),
                 config=_config(service, self._pool,
                                path_style=self.provider.endpoint(service) is not None))
+            _obey(client, self.outbound)
+            self._clients[service] = client
         return self._clients[service]
 
     @property
@@ -77,6 +87,28 @@ class AwsClients:
     @property
     def sts(self) -> BaseClient:
         return self.client("sts")
+
+
+def _obey(client: BaseClient, outbound: OutboundPolicy) -> None:
+    """Make every connection of `client` obey `outbound`.
+
+    botocore has no public way to choose its connections; its HTTP session keeps the urllib3
+    pool classes in one mapping that all its pool managers share, so replacing those classes
+    there (before the first request) covers every connection, proxies included.
+    """
+    pools = client._endpoint.http_session._pool_classes_by_scheme
+    for scheme, pool in list(pools.items()):
+        pools[scheme] = outbound.pool_class(pool)
+    client.meta.events.register_first("needs-retry", _refused)
+
+
+def _refused(caught_exception: Exception | None = None, **_: Any) -> None:
+    """A ``needs-retry`` handler: a connection the outbound policy refused ends the call with
+    the reason (botocore would retry it as a connection error, eight times with backoff)."""
+    cause = getattr(caught_exception, "kwargs", {}).get("error")
+    if isinstance(cause, OutboundRefused):
+        url = urlsplit(str(caught_exception.kwargs.get("endpoint_url")))  # type: ignore[union-attr]
+        raise BuildError(f"cannot connect to {url.scheme}://{url.netloc}: {cause.reason}")
 
 
 @cache

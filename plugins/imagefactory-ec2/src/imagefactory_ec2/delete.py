@@ -15,12 +15,14 @@ from imagefactory_core.plugin import BuildContext, BuildError, ImageView
 from . import ami, s3_import
 from .aws import AwsClients
 from .credentials import parse_credentials
-from .provider import parse_provider
+from .provider import check_endpoints, parse_provider
 
 
 def delete(ctx: BuildContext, provider_image: ImageView, provider: str | Mapping[str, Any],
-           credentials: Mapping[str, Any]) -> None:
+           credentials: Mapping[str, Any], parameters: Mapping[str, Any]) -> None:
     where = parse_provider(provider)
+    # the push's parameters: one recorded before `endpoints` existed allows none
+    check_endpoints(where, parameters.get("endpoints"), ctx.outbound)
     secret = parse_credentials(credentials)
     for value in secret.secrets:
         ctx.add_secret(value)
@@ -29,7 +31,7 @@ def delete(ctx: BuildContext, provider_image: ImageView, provider: str | Mapping
     if pushed_to and pushed_to != where.region:
         raise BuildError(f"{provider_image.id} was pushed to {pushed_to}, but the DELETE names "
                          f"region {where.region}")
-    clients = AwsClients(where, secret)
+    clients = AwsClients(where, secret, ctx.outbound)
     ami_id = provider_image.identifier_on_provider
     snapshots: list[str] = []
     if ami_id:

@@ -11,6 +11,7 @@ from imagefactory_core.plugin import (
     BuildResult,
     CloudTarget,
     ImageView,
+    OutboundPolicy,
     Parameter,
     PushResult,
     TargetContent,
@@ -19,6 +20,7 @@ from imagefactory_core.plugin import (
 )
 
 from . import content, delete, push, settings, target_image
+from .provider import check_endpoints, parse_provider
 
 IMAGEFACTORY_PLUGIN_API = "1.0"
 TARGET = "ec2"
@@ -49,6 +51,12 @@ def imagefactory_create_target_image(ctx: BuildContext, template: Template,
 
 
 @hookimpl
+def imagefactory_check_provider(provider: str | dict[str, Any], parameters: Mapping[str, Any],
+                                outbound: OutboundPolicy) -> None:
+    check_endpoints(parse_provider(provider), parameters.get("endpoints"), outbound)
+
+
+@hookimpl
 def imagefactory_push_image(ctx: BuildContext, template: Template | None,
                             target_image: ImageView, target: str,
                             provider: str | dict[str, Any], credentials: dict[str, Any],
@@ -61,4 +69,4 @@ def imagefactory_delete_from_provider(ctx: BuildContext, provider_image: ImageVi
                                       target: str, provider: str | dict[str, Any],
                                       credentials: dict[str, Any],
                                       parameters: Mapping[str, Any]) -> None:
-    delete.delete(ctx, provider_image, provider, credentials)
+    delete.delete(ctx, provider_image, provider, credentials, parameters)

@@ -30,7 +30,7 @@ from .cleanup import Undo
 from .credentials import parse_credentials
 from .disk_format import convert, detect_format
 from .ebs_upload import upload_snapshot
-from .provider import parse_provider
+from .provider import check_endpoints, parse_provider
 from .settings import PushSettings
 
 _AMI_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9()\[\] ./'@_-]+")
@@ -63,11 +63,12 @@ def push(ctx: BuildContext, template: Template | None, target_image: ImageView,
          parameters: Mapping[str, Any]) -> PushResult:
     settings = PushSettings.read(parameters)
     where = parse_provider(provider)
+    check_endpoints(where, parameters["endpoints"], ctx.outbound)
     secret = parse_credentials(credentials)
     for value in secret.secrets:
         ctx.add_secret(value)
     facts = ImageFacts.of(template, target_image)
-    clients = AwsClients(where, secret, pool=settings.threads + 2)
+    clients = AwsClients(where, secret, ctx.outbound, pool=settings.threads + 2)
     account = secret.account_number or _caller_account(clients)
     name = facts.ami_name(ctx.image_id)
     description = facts.description or f"{facts.name}, built by imagefactory"

@@ -26,6 +26,9 @@ PARAMETERS = [
     Parameter("ec2_s3_bucket", "string", None, "bucket that stages S3 uploads; unset: "
               "imagefactory-import-<account>-<region>",
               pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
+    Parameter("endpoints", "list", None, "the EC2-compatible endpoints (URLs) a request's "
+              "provider may name; unset: none, only AWS's own", pattern=r"https?://\S+",
+              operator_only=True),
 ]
 
 

@@ -20,6 +20,7 @@ from imagefactory_core.plugin import (
     BuildResult,
     CloudTarget,
     ImageView,
+    OutboundPolicy,
     Parameter,
     PushResult,
     TargetContent,
@@ -28,6 +29,7 @@ from imagefactory_core.plugin import (
 )
 
 from . import content, convert, digest, settings
+from .account import OperatorRules, account_from_request
 from .delete import delete
 from .push import push
 
@@ -76,6 +78,13 @@ def imagefactory_create_target_image(ctx: BuildContext, template: Template,
     return BuildResult(properties={"disk_format": disk_format, "image_format": name,
                                    "virtual_size": info["virtual-size"],
                                    digest.BODY_DIGEST: body_digest})
+
+
+@hookimpl
+def imagefactory_check_provider(provider: str | dict[str, Any], credentials: dict[str, Any],
+                                parameters: Mapping[str, Any],
+                                outbound: OutboundPolicy) -> None:
+    account_from_request(provider, credentials, OperatorRules.of(parameters, outbound))
 
 
 @hookimpl

@@ -24,10 +24,11 @@ def delete(ctx: BuildContext, provider_image: ImageView, provider: str | dict[st
     if not image_id:
         ctx.log("the push never created a Glance image: nothing to delete")
         return
-    account = accounts.account_from_request(provider, credentials)
+    account = accounts.account_from_request(
+        provider, credentials, accounts.OperatorRules.of(parameters, ctx.outbound))
     ctx.add_secret((account.auth or {}).get("password", ""))
     ctx.progress(0, f"Deleting Glance image {image_id} from {account.describe()}")
-    conn = accounts.connect(account, accounts.clouds_file(parameters))
+    conn = accounts.connect(account, accounts.clouds_file(parameters), ctx.outbound)
     try:
         accounts.authenticate(conn, account)
         with accounts.openstack_errors(f"deleting Glance image {image_id}"):
@@ -38,5 +39,5 @@ def delete(ctx: BuildContext, provider_image: ImageView, provider: str | dict[st
             else:
                 ctx.log(f"deleted Glance image {image_id}")
     finally:
-        conn.close()
+        accounts.close(conn)
     ctx.progress(100, f"Glance image {image_id} is gone")

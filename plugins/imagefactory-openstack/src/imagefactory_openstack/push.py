@@ -1,10 +1,10 @@
 """Push a target image into Glance v2 and prove that what arrived is the target image.
 
-Steps: authenticate (bad credentials fail before anything exists), create the image record,
-stream the file into it, wait until Glance calls it active, compare the digest Glance computed
-with the target image's (recorded when it was made, else computed while sending). Whatever
-fails or is cancelled after the record exists deletes the record again, so a failed push leaves
-nothing behind in the account.
+Steps: authenticate (bad credentials fail before anything exists), create the image record
+(exactly once, see `create`), stream the file into it, wait until Glance calls it active,
+compare the digest Glance computed with the target image's (recorded when it was made, else
+computed while sending). Whatever fails or is cancelled after the record exists deletes the
+record again, so a failed push leaves nothing behind in the account.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from openstack.image.v2.image import Image
 from . import account as accounts
 from .body import UploadBody
 from .convert import glance_disk_format, inspect
+from .create import create_image
 from .digest import BODY_DIGEST, file_digest
 from .metadata import image_name, image_properties
 
@@ -37,23 +38,23 @@ def push(ctx: BuildContext, template: Template | None, target_image: ImageView,
          provider: str | dict[str, Any], credentials: dict[str, Any],
          parameters: Mapping[str, Any]) -> PushResult:
     """Upload `target_image`'s body to the Glance `provider` and `credentials` name."""
-    account = accounts.account_from_request(provider, credentials)
+    account = accounts.account_from_request(
+        provider, credentials, accounts.OperatorRules.of(parameters, ctx.outbound))
     ctx.add_secret((account.auth or {}).get("password", ""))
     path = target_image.body_path
     body = _describe_body(ctx, target_image)
     ctx.progress(0, f"Connecting to {account.describe()}")
-    conn = accounts.connect(account, accounts.clouds_file(parameters))
+    conn = accounts.connect(account, accounts.clouds_file(parameters), ctx.outbound)
     try:
         project_id = accounts.authenticate(conn, account)
         ctx.check_cancelled()
-        with accounts.openstack_errors(f"creating the image in {account.describe()}"):
-            image = Image.new(
-                name=image_name(template, ctx.image_id, parameters),
-                disk_format=body.disk_format,
-                container_format="bare",
-                min_disk=math.ceil(body.virtual_size / _GIB),
-                **image_properties(template, target_image, ctx.image_id, parameters),
-            ).create(conn.image)
+        image = create_image(ctx, conn, account.describe(), {
+            "name": image_name(template, ctx.image_id, parameters),
+            "disk_format": body.disk_format,
+            "container_format": "bare",
+            "min_disk": math.ceil(body.virtual_size / _GIB),
+            **image_properties(template, target_image, ctx.image_id, parameters),
+        })
         ctx.log(f"created Glance image {image.id} ({image.name}, {body.disk_format})")
         try:
             sent = _upload(ctx.scaled(2, 96), conn, image, path,
@@ -65,7 +66,7 @@ def push(ctx: BuildContext, template: Template | None, target_image: ImageView,
             _discard(ctx, conn, image)
             raise
     finally:
-        conn.close()
+        accounts.close(conn)
     ctx.progress(100, f"Glance image {image.id} is active and its checksums match")
     return PushResult(
         identifier_on_provider=str(image.id),

@@ -23,6 +23,16 @@ PARAMETERS = [
     Parameter("clouds_file", "string", None,
               "the operator's clouds.yaml, for providers that name a cloud",
               operator_only=True),
+    Parameter("clouds", "list", None, "the clouds of clouds.yaml a request's provider may "
+              "name; unset: none", operator_only=True),
+    Parameter("endpoints", "list", None, "the Keystone and Glance endpoints (URLs) a "
+              "request's provider or credentials may name; unset: none",
+              pattern=r"https?://\S+", operator_only=True),
+    Parameter("tls_verify", "boolean", True, "verify the TLS certificates of the endpoints "
+              "a request names (a named cloud's clouds.yaml decides for itself)",
+              operator_only=True),
+    Parameter("ca_bundle", "string", None, "CA bundle to verify those endpoints with; unset: "
+              "the system's", operator_only=True),
     Parameter("active_timeout", "number", DEFAULT_ACTIVE_TIMEOUT,
               "seconds to wait for an uploaded image to become active", minimum=1,
               maximum=86400, operator_only=True),
