@@ -67,7 +67,9 @@ def serve() -> Iterator[Callable[..., str]]:
 
     def start(**options: Any) -> str:
         window = options.get("timestamp_window", 600)
-        store = options.pop("nonce_store", None) or MemoryNonceStore(window)
+        store = options.pop("nonce_store", None)
+        if store is None:  # not `or`: an empty MemoryNonceStore is falsy (it has a length)
+            store = MemoryNonceStore(window)
         app = falcon.App(middleware=[OAuthMiddleware(CLIENTS, store, **options)])
         # As in the real app: Falcon's req.path and req.uri then lose a trailing slash.
         app.req_options.strip_url_path_trailing_slash = True
@@ -218,15 +220,27 @@ def test_wrong_secret_is_refused(serve: Callable[..., str]) -> None:
     assert "guess" not in description and "our-secret" not in description
 
 
-def test_unknown_consumer_key_is_refused(serve: Callable[..., str]) -> None:
+def test_unknown_consumer_key_is_refused_as_a_wrong_secret_is(
+    serve: Callable[..., str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nobody can tell from the answer whether a key exists; the service log says which."""
     url = serve()
-    assert_401(requests.post(url, json={}, auth=auth("intruder")), "unknown", "consumer key")
+    caplog.set_level(logging.INFO, logger="imagefactory_core.api.oauth")
+    unknown = requests.post(url, json={}, auth=auth("intruder"))
+    assert_401(unknown, "consumer key", "shared secret")
+    wrong = requests.post(url, json={}, auth=auth(secret="guess"))
+    assert (wrong.status_code, wrong.headers, wrong.content) == (
+        unknown.status_code, {**unknown.headers, "Date": wrong.headers["Date"]}, unknown.content)
+    assert "'intruder'): unknown consumer key" in caplog.text
+    assert "'client1'): bad signature" in caplog.text
 
 
-def test_unsupported_signature_method_is_refused(serve: Callable[..., str]) -> None:
+def test_unsupported_signature_method_is_a_400(serve: Callable[..., str]) -> None:
     url = serve()
     response = requests.post(url, json={}, auth=auth(signature_method=SIGNATURE_PLAINTEXT))
-    assert_401(response, "signature method", "HMAC-SHA1")
+    assert response.status_code == 400, response.text
+    assert "signature method" in response.json()["description"]
+    assert "HMAC-SHA1" in response.json()["description"]
 
 
 def test_replayed_request_is_refused(serve: Callable[..., str]) -> None:
@@ -235,6 +249,21 @@ def test_replayed_request_is_refused(serve: Callable[..., str]) -> None:
     with requests.Session() as session:
         assert session.send(prepared).status_code == 201
         assert_401(session.send(prepared), "nonce", "replayed")
+
+
+def test_a_forged_request_records_no_nonce(serve: Callable[..., str]) -> None:
+    """oauthlib asks about the nonce before it checks the signature: recording it there would
+    let anyone who knows a key fill the store, and burn the nonces of a client's next requests."""
+    store = MemoryNonceStore()
+    url = serve(nonce_store=store)
+    timestamp = ago(0)
+    forged = requests.post(url, json={}, auth=auth(secret="guess", nonce="n" * 24,
+                                                   timestamp=timestamp))
+    assert_401(forged)
+    assert len(store) == 0
+    genuine = requests.post(url, json={}, auth=auth(nonce="n" * 24, timestamp=timestamp))
+    assert genuine.status_code == 201, genuine.text
+    assert len(store) == 1
 
 
 def test_same_nonce_from_another_client_is_not_a_replay(serve: Callable[..., str]) -> None:

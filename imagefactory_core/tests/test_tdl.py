@@ -542,6 +542,31 @@ def test_schema_errors_name_the_element_and_the_line(part: str, message: str, el
     assert caught.element == element
 
 
+XI = 'xmlns:xi="http://www.w3.org/2001/XInclude"'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (tdl(f"<xi:include {XI} href='http://127.0.0.1:9/x'/>"),
+         "element <xi:include> not allowed in <template> (line 9)"),
+        (tdl(os=OS.replace("<arch>", f"<xi:include {XI} href='x'/><arch>")),
+         "element <xi:include> not allowed in <os> (line 6)"),
+        (tdl(f"<description><xi:include {XI} href='x'/></description>"),
+         "element <xi:include> not allowed in <description> (line 9)"),
+        (tdl(attributes=' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+                        'xsi:noNamespaceSchemaLocation="http://127.0.0.1:9/s.xsd"'),
+         "attribute xsi:noNamespaceSchemaLocation not allowed on <template> (line 1)"),
+        (tdl().replace("<template>", '<template xmlns="urn:x">'),
+         "root element must be <template>, not <{urn:x}template> (line 1)"),
+    ],
+)  # fmt: skip
+def test_namespaced_elements_are_named_as_written(text: str, message: str) -> None:
+    """The schema's errors name a namespaced element or attribute with the template's prefix
+    and blame the element itself, not its parent ("<os> is missing <arch>")."""
+    assert str(error(text)) == f"TDL invalid: {message}"
+
+
 @pytest.mark.parametrize(
     ("os", "message"),
     [

@@ -7,11 +7,13 @@ from __future__ import annotations
 import codecs
 import time
 from typing import Any
+from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 import falcon.testing
 import pytest
-from imagefactory_core.testing import make_config, wait_for_status
+from imagefactory_core.parameters import Parameter
+from imagefactory_core.testing import ParameterError, make_config, wait_for_status
 
 from .conftest import SEED_CREDENTIALS, fake_tdl
 
@@ -173,7 +175,7 @@ REJECTED: list[tuple[str, str, Any, str, int, tuple[str, ...]]] = [
     ("callbacks not http(s)", "base_images",
      {"base_image": {"template": fake_tdl(),
                      "parameters": {"callbacks": ["ftp://127.0.0.1/cb"]}}}, "", 400,
-     ("callbacks", "ftp://127.0.0.1/cb")),
+     ("callbacks", "ftp://127.0.0.1/")),
     ("callbacks a javascript: URL", "target_images",
      {"target_image": {"template": fake_tdl(), "target": "fakecloud",
                        "parameters": {"callbacks": ["javascript:alert(1)"]}}}, "", 400,
@@ -217,6 +219,69 @@ def test_rejected_request_is_a_clear_4xx_and_leaves_no_record(client, collection
     assert_error(result, status, *words)
     assert time.monotonic() - started < 2.0, "rejecting the request took too long"
     assert_no_records(client)
+
+
+# Deep enough to exhaust the JSON parser's recursion (60 000 characters, under the body limit),
+# and deep enough to parse but not to be an image request.
+DEEP = "[" * 30000 + "]" * 30000
+NESTED = '{"a": ' * 100 + "1" + "}" * 100
+DEEP_OBJECT = '{"a":' * 3000 + "1" + "}" * 3000
+DEEP_FORM = "[" * 3000 + "]" * 3000
+DEEPLY_NESTED: list[tuple[str, str, str, str]] = [
+    # (case, collection, body, content type): each a 400 saying how deep JSON may nest
+    ("JSON body", "base_images", '{"base_image": {"template": ' + DEEP + "}}",
+     "application/json"),
+    ("JSON body that parses", "base_images", '{"base_image": {"parameters": ' + NESTED + "}}",
+     "application/json"),
+    ("JSON body of objects", "base_images", DEEP_OBJECT,
+     "application/json"),
+    ("form parameters", "base_images", urlencode({"template": fake_tdl(), "parameters": DEEP_FORM}),
+     "application/x-www-form-urlencoded"),
+    ("form parameters that parse", "base_images",
+     urlencode({"template": fake_tdl(), "parameters": NESTED}),
+     "application/x-www-form-urlencoded"),
+    ("form provider", "provider_images",
+     urlencode({"template": fake_tdl(), "target": "fakecloud", "credentials": SEED_CREDENTIALS,
+                "provider": DEEP_OBJECT}),
+     "application/x-www-form-urlencoded"),
+    ("form credentials", "provider_images",
+     urlencode({"template": fake_tdl(), "target": "fakecloud", "provider": "p1",
+                "credentials": DEEP_OBJECT}),
+     "application/x-www-form-urlencoded"),
+    ("XML parameters", "base_images",
+     f"<base_image><parameters>{DEEP}</parameters>{fake_tdl()}</base_image>",
+     "application/xml"),
+    ("XML provider", "provider_images",
+     f"<provider_image><target>fakecloud</target><provider>{{{NESTED[1:]}</provider>"
+     f"<credentials>{escape(SEED_CREDENTIALS)}</credentials>{fake_tdl()}</provider_image>",
+     "application/xml"),
+]
+
+
+@pytest.mark.parametrize(("collection", "body", "content_type"),
+                         [pytest.param(c, b, t, id=case) for case, c, b, t in DEEPLY_NESTED])
+def test_deeply_nested_json_anywhere_is_a_400(client, collection, body, content_type):
+    """JSON nesting is bounded wherever JSON may appear: never a RecursionError (a 500)."""
+    assert len(body.encode()) < MAX_REQUEST_BYTES
+    result = post_raw(client, collection, body, content_type)
+    assert result.status_code == 400, result.text
+    assert_error(result, 400, "nested more than 32 levels")
+    assert_no_records(client)
+
+
+@pytest.mark.parametrize("kind", ["list", "object"])
+def test_deeply_nested_json_text_of_a_list_or_object_parameter_is_refused(kind):
+    """Form and XML bodies carry every parameter as text; list and object parameters parse it."""
+    expected = "a list of strings" if kind == "list" else "a JSON object"
+    with pytest.raises(ParameterError, match=f"expected {expected}"):
+        Parameter("deep", kind).coerce(DEEP if kind == "list" else DEEP_OBJECT)
+
+
+def test_deeply_nested_provider_of_a_delete_is_a_400(client):
+    result = client.simulate_delete(f"/imagefactory/provider_images/{UNKNOWN}",
+                                    params={"provider": DEEP_OBJECT})
+    assert result.status_code in (400, 404), result.text
+    assert result.json["description"]
 
 
 def test_xml_form_of_a_rejected_request_leaves_no_record(client):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidRequest
+from .outbound import OutboundPolicy
 from .sandbox.policy import EgressPolicy
 from .sandbox.runner import SandboxSettings
 from .sandbox.spec import SandboxLimits
@@ -49,6 +50,9 @@ class Config:
     callback_timeout: float = 10.0
     callback_retries: int = 3
     server_threads: int = 16
+    log_followers: int = 4
+    log_follow_seconds: int = 3600
+    max_log_bytes: int = 64 * 1024 * 1024
     disabled_plugins: list[str] = field(default_factory=list)
     plugin_modules: list[str] = field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -88,6 +92,11 @@ class Config:
     def oauth_enabled(self) -> bool:
         return not self.no_oauth
 
+    def outbound_policy(self) -> OutboundPolicy:
+        """The policy every outbound connection a client asks for obeys (callbacks, cloud
+        endpoints): public addresses plus the operator's ``outbound_allow``."""
+        return OutboundPolicy(tuple(self.outbound_allow))
+
     def sandbox_settings(self) -> SandboxSettings:
         """What every build sandbox gets (docs/security.md); a bad value raises
         `InvalidRequest` naming the key."""
@@ -114,7 +123,8 @@ _FIELDS = {f.name: f for f in fields(Config)}
 _MINIMUM = {"sandbox_memory_mib": 64, "sandbox_processes": 16, "sandbox_tree_mib": 0,
             "sandbox_wall_seconds": 0,
             "port": 1, "max_concurrent_local_sessions": 1, "max_concurrent_uploads": 1,
-            "server_threads": 1, "max_request_bytes": 1, "max_template_bytes": 1,
+            "server_threads": 1, "max_request_bytes": 1, "log_followers": 1,
+            "log_follow_seconds": 1, "max_log_bytes": 4096, "max_template_bytes": 1,
             "callback_timeout": 0.001, "callback_retries": 0, "oauth_timestamp_window": 1}
 _MAXIMUM = {"port": 65535}
 # Element type of the dict and list fields.

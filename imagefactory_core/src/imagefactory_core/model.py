@@ -57,6 +57,14 @@ class StatusDetail:
 
 
 @dataclass(frozen=True)
+class ImageRef:
+    """Which image, and nothing more: what a listing shows of one."""
+
+    id: str
+    kind: ImageKind
+
+
+@dataclass(frozen=True)
 class ImageRecord:
     """A read-only snapshot of one image as stored.
 

@@ -18,7 +18,6 @@ can be sent to another host.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from . import jsontext
 from .errors import InvalidRequest
+from .redaction import secret_name
 
 ParameterType = Literal["string", "integer", "number", "boolean", "url", "list", "object"]
 TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "url", "list", "object")
@@ -129,7 +130,7 @@ class Parameter:
         return text
 
     def _error(self, value: Any, source: str, why: str) -> ParameterError:
-        shown = "(secret, not shown)" if self.secret else _short(value)
+        shown = "(secret, not shown)" if self.secret or secret_name(self.name) else _short(value)
         return ParameterError(f"parameter {self.name!r} ({source}): cannot use {shown}: {why}")
 
     def _check_bounds(self, converted: Any, raw: Any, source: str) -> None:
@@ -205,8 +206,8 @@ class Parameter:
             text = value.strip()
             if text.startswith("["):
                 try:
-                    value = json.loads(text)
-                except json.JSONDecodeError:
+                    value = jsontext.loads(text)
+                except ValueError:
                     return _BAD
             else:
                 value = [part for part in re.split(r"[\s,]+", text) if part]
@@ -218,8 +219,8 @@ class Parameter:
     def _as_object(self, value: Any) -> Any:
         if isinstance(value, str):
             try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
+                value = jsontext.loads(value)
+            except ValueError:
                 return _BAD
         return dict(value) if isinstance(value, dict) else _BAD
 
@@ -360,13 +361,29 @@ def check_config(owner: str, declared: Sequence[Parameter],
 
 
 def secret_values(declared: Iterable[Parameter], values: Mapping[str, Any]) -> list[str]:
-    """The clear text of every secret parameter's value (to mask in logs and errors)."""
+    """The clear text of every secret value (to mask in logs and errors): the values of
+    parameters declared secret, and, as the stored copy redacts them, of parameters or keys
+    inside them at any depth whose names say they are secret (`redaction.secret_name`)."""
     found: list[str] = []
     for parameter in declared:
         value = values.get(parameter.name)
         if parameter.secret and value is not None:
             found += _leaves(value)
+        elif value is not None:
+            found += _named_leaves(value, secret_name(parameter.name))
     return found
+
+
+def _named_leaves(value: Any, secret: bool) -> list[str]:
+    """The leaves of `value` under a secret name (all of them when `secret`); booleans are
+    flags, not secrets, and masking "True" would garble every log."""
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items()
+                for leaf in _named_leaves(item, secret or secret_name(str(key)))]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _named_leaves(item, secret)]
+    text = str(value)
+    return [text] if secret and not isinstance(value, bool) and text.strip() else []
 
 
 def _leaves(value: Any) -> list[str]:

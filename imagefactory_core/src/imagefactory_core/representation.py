@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import ImageKind, ImageRecord
+from .model import ImageKind, ImageRecord, ImageRef
+from .redaction import redact_parameters
 
 
-def image_href(base_url: str, record: ImageRecord, prefix: str | None = None) -> str:
+def image_href(base_url: str, record: ImageRecord | ImageRef,
+               prefix: str | None = None) -> str:
     """`prefix` is the collection URL the client used (nested forms keep their path)."""
     return f"{prefix or base_url + '/imagefactory/' + record.kind.collection}/{record.id}"
 
 
-def summary(base_url: str, record: ImageRecord, prefix: str | None = None) -> dict[str, Any]:
+def summary(base_url: str, record: ImageRecord | ImageRef,
+            prefix: str | None = None) -> dict[str, Any]:
     return {record.kind.singular: {"_type": record.kind.value, "id": record.id,
                                    "href": image_href(base_url, record, prefix)}}
 
@@ -29,7 +32,7 @@ def provider_value(raw: str | None) -> Any:
 
 
 def full(base_url: str, record: ImageRecord, prefix: str | None = None,
-         children: list[ImageRecord] | None = None) -> dict[str, Any]:
+         children: list[ImageRef] | None = None) -> dict[str, Any]:
     href = image_href(base_url, record, prefix)
     body: dict[str, Any] = {
         "_type": record.kind.value,
@@ -40,7 +43,9 @@ def full(base_url: str, record: ImageRecord, prefix: str | None = None,
                           "error": record.status_detail.error},
         "percent_complete": record.percent_complete,
         "icicle": record.icicle,
-        "parameters": record.parameters,
+        # Stored redacted; redacted again (it is idempotent) for records stored by a version
+        # that kept callback URLs' paths and queries, where receivers' tokens travel.
+        "parameters": redact_parameters(record.parameters),
         "properties": record.properties,
         "template": record.template,
         "log": f"{href}/log",

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from .api.app import create_app
 from .config import Config
+from .loglines import OneLineArgs
 from .tls import ensure_certificate, load_check
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,20 @@ def tls_files(config: Config) -> tuple[Path, Path] | None:
 
 
 KEEPALIVE_SECONDS = 75
+# gunicorn's default line with the path instead of the whole request line: a query string is
+# the client's to fill, and one that carries credentials (refused, but already sent) must not
+# land in the log.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+
+class OneLineLogger(GunicornLogger):  # type: ignore[misc]
+    """gunicorn's logger, escaping control characters in what it logs of a request
+    (`loglines`): it writes the request's path decoded, so "%0A" in a URL would end a line."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            logger.addFilter(OneLineArgs())
 
 
 class Server(BaseApplication):  # type: ignore[misc]
@@ -63,7 +79,9 @@ class Server(BaseApplication):  # type: ignore[misc]
             # (ECONNRESET).
             "keepalive": KEEPALIVE_SECONDS,
             "accesslog": "-",
+            "access_log_format": ACCESS_LOG_FORMAT,
             "errorlog": "-",
+            "logger_class": OneLineLogger,
             "loglevel": "debug" if config.debug else "info",
             "worker_exit": _stop_engine,
             "proc_name": "imagefactory",
@@ -91,10 +109,16 @@ def _stop_engine(server: Any, worker: Any) -> None:
 def serve(config: Config) -> None:
     logging.basicConfig(level=logging.DEBUG if config.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # paths and names a client sent: one line each
+        handler.addFilter(OneLineArgs())
     if config.no_ssl:
         log.warning("TLS is OFF (--no-ssl): requests and OAuth signatures travel in clear. "
                     "Development only.")
     if config.oauth_enabled and not config.clients:
         log.warning("OAuth is on but no clients are configured: every write will be refused "
                     "(add \"clients\" to imagefactory.conf)")
+    if config.log_followers >= config.server_threads:
+        log.warning("log_followers (%d) is not below server_threads (%d): clients following "
+                    "build logs can hold every request thread and stall the API",
+                    config.log_followers, config.server_threads)
     Server(config).run()

@@ -20,7 +20,8 @@ from ..plugins import PluginHost, load_plugins
 from ..service import ImageService
 from ..store import ImageStore, Sealer, SqlNonceStore, open_database
 from . import errors
-from .media import FORM_TYPE, XML_TYPES, XMLHandler
+from .logs import Followers
+from .media import FORM_TYPE, XML_TYPES, JSONHandler, XMLHandler
 from .middleware import BodyLimit, RequireJSONAccept
 from .oauth import OAuthMiddleware
 from .openapi import OpenAPIDocument
@@ -67,8 +68,12 @@ def build_services(config: Config, plugins: PluginHost | None = None) -> Service
     for path in (Path(config.state_dir), config.storage_dir, config.work_dir, config.cache_dir):
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o700)
-    engine_db = open_database(config.db_url)
-    store = ImageStore(engine_db, config.storage_dir, Sealer(config.secret_key_file))
+    # a connection for each thread that may query: the server's, builds', uploads', callbacks'
+    engine_db = open_database(config.db_url, config.server_threads
+                              + config.max_concurrent_local_sessions
+                              + config.max_concurrent_uploads + 1)
+    store = ImageStore(engine_db, config.storage_dir, Sealer(config.secret_key_file),
+                       max_log_bytes=config.max_log_bytes)
     plugins = plugins or load_plugins(disabled=config.disabled_plugins,
                                      modules=config.plugin_modules)
     plugins.configure(config.plugins)
@@ -79,6 +84,7 @@ def build_services(config: Config, plugins: PluginHost | None = None) -> Service
 def route_table(services: Services) -> list[tuple[str, object, str | None]]:
     """Every (URL, resource, suffix) the app serves."""
     config, images = services.config, services.images
+    followers = Followers(config.log_followers, config.log_follow_seconds)
     routes: list[tuple[str, object, str | None]] = [
         ("", Root(), None),
         ("/openapi.json", OpenAPIDocument(services.plugins), None),
@@ -89,7 +95,7 @@ def route_table(services: Services) -> list[tuple[str, object, str | None]]:
         item = ImageItem(images, config, kind)
         item_path = f"{path}/{ITEM_ID[kind]}"
         routes += [(path, ImageCollection(images, config, kind), None), (item_path, item, None),
-                   (f"{item_path}/log", BuildLog(item), None)]
+                   (f"{item_path}/log", BuildLog(item, followers), None)]
         if kind is not ImageKind.PROVIDER:
             routes.append((f"{item_path}/raw_image", RawImage(item), None))
     return routes
@@ -115,7 +121,7 @@ def create_app(config: Config, plugins: PluginHost | None = None,
                     "push and delete images. Use this for development only.")
     middleware.append(RequireJSONAccept())
     app = ImageFactoryApp(middleware=middleware)
-    handlers = {falcon.MEDIA_JSON: falcon.media.JSONHandler(),
+    handlers = {falcon.MEDIA_JSON: JSONHandler(),
                 FORM_TYPE: falcon.media.URLEncodedFormHandler()}
     handlers.update(dict.fromkeys(XML_TYPES, XMLHandler()))
     app.req_options.media_handlers = falcon.media.Handlers(handlers)

@@ -6,7 +6,9 @@ form   target=ec2&provider=ec2-us-east-1&credentials=<provider_credentials>…
 
 XML bodies and XML credentials go through the project's one safe XML parser
 (`imagefactory_core.tdl.safexml`): decoded as their byte order mark or XML declaration says, a
-DOCTYPE refused in any encoding, entity resolution, DTD loading and network access off.
+DOCTYPE refused in any encoding, entity resolution, DTD loading and network access off. JSON
+bodies, and JSON given as text inside any body (``parameters``, ``provider``, ``credentials``),
+go through `imagefactory_core.jsontext`: nesting is bounded, so a deep value is a 400.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import falcon
 from falcon.media import BaseHandler
 from lxml import etree
 
+from .. import jsontext
 from ..errors import InvalidRequest, TemplateError
 from ..tdl.safexml import parse_xml, xml_text
 
@@ -51,6 +54,36 @@ class XMLHandler(BaseHandler):
 
     def serialize(self, media: Any, content_type: str | None) -> bytes:
         return etree.tostring(media)
+
+
+class JSONHandler(BaseHandler):
+    """Falcon media handler: JSON request bodies, parsed with bounded nesting.
+
+    Refusals are `InvalidRequest`s (400) that say what is wrong with the body.
+    """
+
+    def deserialize(self, stream: Any, content_type: str | None, content_length: int | None,
+                    ) -> Any:
+        data = stream.read()
+        if not data:
+            raise InvalidRequest("the JSON request body is empty")
+        return load_json(data, "the JSON request body")
+
+    def serialize(self, media: Any, content_type: str | None) -> bytes:
+        return json.dumps(media, ensure_ascii=False).encode()
+
+
+def load_json(text: str | bytes, what: str) -> Any:
+    """Parse client JSON; `InvalidRequest` naming `what` if it is not JSON or nests too deep."""
+    try:
+        return jsontext.loads(text)
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"{what} is not UTF-8 text; send JSON in UTF-8") from None
+    except jsontext.TooDeep as exc:
+        raise InvalidRequest(f"{what} is refused: {exc} (an image request needs only a few)"
+                             ) from None
+    except ValueError as exc:
+        raise InvalidRequest(f"{what} is not valid JSON: {exc}") from None
 
 
 @dataclass
@@ -132,10 +165,7 @@ def _text(values: dict[str, Any], key: str) -> str | None:
 
 
 def _json_object(text: str, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"{what!r} is not valid JSON: {exc}") from exc
+    value = load_json(text, repr(what))
     if not isinstance(value, dict):
         raise InvalidRequest(f"{what!r} must be a JSON object")
     return value

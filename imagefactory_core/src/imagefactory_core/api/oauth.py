@@ -2,12 +2,18 @@
 
 A client signs every request with its consumer key and shared secret, and sends no token.
 oauthlib's `SignatureOnlyEndpoint` checks the signature. This middleware decides which requests
-need one and turns every failure into a 401 that says what went wrong.
+need one and turns every failure into a 400 or 401 (as RFC 5849 §3.2 says) that says what went
+wrong.
 
 oauthlib reports every failure as the same bare ``False``. So the middleware checks the protocol
-parameters itself first (header present, method, timestamp window, known consumer key, nonce
-format), each with its own message. By the time oauthlib runs, only the signature and the nonce
-store can still refuse the request.
+parameters itself first (header present and well-formed, version, method, timestamp and nonce
+format, timestamp window), each with its own message. None of these checks depends on the
+consumer key, and an unknown key and a wrong signature get the very same answer (the service log
+says which it was): the API does not tell anyone which keys exist.
+
+The nonce is recorded only once the signature verified. oauthlib asks about the nonce before it
+checks the signature, so recording it there would let anyone who knows a key write rows into the
+nonce store with forged requests.
 
 OAuth protocol parameters are accepted in the ``Authorization`` header only, the method
 RFC 5849 §3.5.1 recommends. Form bodies (``application/x-www-form-urlencoded``) are part of the
@@ -21,9 +27,11 @@ import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
+from urllib.request import parse_http_list
 
 import falcon
 from oauthlib.common import Request as OAuthRequest
@@ -35,12 +43,23 @@ from oauthlib.oauth1 import (
 )
 from oauthlib.oauth1.rfc5849.signature import collect_parameters
 
-__all__ = ["CHALLENGE", "MemoryNonceStore", "NonceStore", "OAuthMiddleware"]
+__all__ = ["ALWAYS_SIGNED", "CHALLENGE", "MemoryNonceStore", "NonceStore", "OAuthMiddleware"]
 
 log = logging.getLogger(__name__)
 
 CHALLENGE = 'OAuth realm="imagefactory"'
 """The ``WWW-Authenticate`` challenge sent with every 401."""
+
+ALWAYS_SIGNED = "always_signed"
+"""A resource whose class sets this attribute true needs a signature for reads too, whenever
+the middleware is on, whatever `protect_reads` says."""
+
+NOT_VERIFIED = (
+    "The OAuth signature could not be verified with this consumer key. Check the consumer key"
+    " and its shared secret, and that the client signed the URL it sent to (scheme, host, port,"
+    " path and query) and, for form posts, the form fields."
+)
+"""The one answer to an unknown consumer key and to a wrong signature alike."""
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
 SIGNATURE_METHODS = (SIGNATURE_HMAC_SHA1, SIGNATURE_HMAC_SHA256)
@@ -130,10 +149,9 @@ class _Validator(RequestValidator):
     # Stands in for an unknown key so that oauthlib's checks take the same time either way.
     dummy_client = "imagefactory-unknown-client"
 
-    def __init__(self, clients: Mapping[str, str], nonce_store: NonceStore, window: int) -> None:
+    def __init__(self, clients: Mapping[str, str], window: int) -> None:
         super().__init__()
         self._clients = clients
-        self._nonces = nonce_store
         self._window = window
         self._dummy_secret = secrets.token_urlsafe(32)
 
@@ -172,25 +190,24 @@ class _Validator(RequestValidator):
         request_token: str | None = None,
         access_token: str | None = None,
     ) -> bool:
-        # The store may forget triples older than the window. Checking the window here keeps
-        # this method correct on its own, whatever oauthlib does before calling it.
-        if not self.timestamp_fresh(int(timestamp)):
-            return False
-        if self._nonces.use(client_key, nonce, int(timestamp)):
-            return True
-        request.validator_log["nonce"] = False
-        return False
+        """Only the timestamp: oauthlib asks before it checks the signature, and a nonce is
+        recorded (`OAuthMiddleware._use_nonce`) only once the signature verified."""
+        return self.timestamp_fresh(int(timestamp))
 
 
 class OAuthMiddleware:
     """Falcon WSGI middleware: requires a two-legged OAuth 1.0a signature where the policy says.
 
-    Writes (any method but GET, HEAD and OPTIONS) always need a signature. Reads need one only
-    when `protect_reads` is set. Requests whose `req.path` is in `exempt_paths` never need one.
+    Writes (any method but GET, HEAD and OPTIONS) always need a signature. Reads need one when
+    `protect_reads` is set, and reads of a resource that sets `ALWAYS_SIGNED` (image bodies and
+    build logs: what the seed service did not serve) need one always; those are authenticated
+    once routing found the resource, so a path's spelling cannot dodge the check. Requests whose
+    `req.path` is in `exempt_paths` never need one.
 
     When a request is signed correctly, `req.context.oauth_client` is set to the consumer key.
-    When no signature was needed, it is None. Any other request gets `falcon.HTTPUnauthorized`
-    with the ``OAuth realm="imagefactory"`` challenge.
+    When no signature was needed, it is None. Any other request gets `falcon.HTTPBadRequest`
+    (malformed, incomplete or unsupported OAuth parameters) or `falcon.HTTPUnauthorized` with
+    the ``OAuth realm="imagefactory"`` challenge (no signature, or not a valid one).
 
     The signature is checked against the URI the client saw. Scheme and host come from
     `req.prefix`, or, with `trust_proxy_headers`, from ``Forwarded`` / ``X-Forwarded-Proto`` /
@@ -233,18 +250,30 @@ class OAuthMiddleware:
         self._protect_reads = protect_reads
         self._trust_proxy_headers = trust_proxy_headers
         self._exempt_paths = frozenset(exempt_paths)
-        self._validator = _Validator(self._clients, nonce_store, timestamp_window)
-        self._endpoint = SignatureOnlyEndpoint(self._validator)
+        self._nonces = nonce_store
+        self._validator = _Validator(self._clients, timestamp_window)
+        self._endpoint = _DecodedFormEndpoint(self._validator)
         self._window = timestamp_window
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Authenticate `req` before routing, so an unsigned write reaches no resource."""
+        req.context.oauth_client = None
         if req.path in self._exempt_paths or (
             req.method in READ_METHODS and not self._protect_reads
         ):
-            req.context.oauth_client = None
             return
         req.context.oauth_client = self._authenticate(req)
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: object
+    ) -> None:
+        """Authenticate an open read that reached an `ALWAYS_SIGNED` resource."""
+        if (
+            getattr(resource, ALWAYS_SIGNED, False)
+            and req.context.oauth_client is None
+            and req.path not in self._exempt_paths
+        ):
+            req.context.oauth_client = self._authenticate(req)
 
     def _authenticate(self, req: falcon.Request) -> str:
         params = self._protocol_parameters(req)
@@ -255,7 +284,7 @@ class OAuthMiddleware:
         body = None
         if _is_form(req):
             headers["Content-Type"] = FORM_URLENCODED
-            body = _form_body(req)
+            body = _form_fields(req)
         try:
             valid, request = self._endpoint.validate_request(
                 self._signed_uri(req), req.method, body, headers
@@ -269,26 +298,32 @@ class OAuthMiddleware:
                 client_key,
             ) from None
         if valid:
+            self._use_nonce(req, params)
             return client_key
 
         verdicts: dict[str, Any] = request.validator_log if request is not None else {}
-        if verdicts.get("nonce") is False:
-            message = (
+        if verdicts.get("client") is False:
+            raise self._reject(req, NOT_VERIFIED, client_key, reason="unknown consumer key")
+        if verdicts.get("signature") is False:
+            raise self._reject(req, NOT_VERIFIED, client_key, reason="bad signature")
+        raise self._reject(
+            req,
+            "The OAuth request could not be verified. Send the oauth_* parameters once, in the"
+            " Authorization header only, not also in the query string or form body.",
+            client_key,
+        )
+
+    def _use_nonce(self, req: falcon.Request, params: Mapping[str, str]) -> None:
+        """Record the verified request's nonce, or refuse the request as a replay."""
+        if not self._nonces.use(
+            params["oauth_consumer_key"], params["oauth_nonce"], int(params["oauth_timestamp"])
+        ):
+            raise self._reject(
+                req,
                 "This oauth_nonce was already used with this oauth_timestamp: the request was"
-                " replayed. Sign every request afresh, with a new nonce."
+                " replayed. Sign every request afresh, with a new nonce.",
+                params["oauth_consumer_key"],
             )
-        elif verdicts.get("signature") is False:
-            message = (
-                "Invalid OAuth signature. Check the shared secret for this consumer key. Also"
-                " check that the client signed the URL it sent to (scheme, host, port, path and"
-                " query) and, for form posts, the form fields."
-            )
-        else:
-            message = (
-                "The OAuth request could not be verified. Send the oauth_* parameters once,"
-                " in the Authorization header only, not also in the query string or form body."
-            )
-        raise self._reject(req, message, client_key)
 
     def _protocol_parameters(self, req: falcon.Request) -> dict[str, str]:
         """The decoded oauth_* parameters of the Authorization header, or a 401."""
@@ -316,40 +351,72 @@ class OAuthMiddleware:
                 " (Authorization: OAuth ...).",
             )
         try:
-            params = dict(
-                collect_parameters(headers={"Authorization": header}, exclude_oauth_signature=False)
+            pairs = collect_parameters(
+                headers={"Authorization": header}, exclude_oauth_signature=False
             )
         except ValueError:
-            raise self._reject(
+            raise self._bad_request(
                 req,
                 "The OAuth Authorization header is malformed: it must be a comma-separated list"
                 ' of name="percent-encoded value" pairs.',
             ) from None
+        params = dict(pairs)
+        # oauthlib keeps the last of repeated names; RFC 5849 §3.2 makes a repeat a 400
+        names = Counter(item.split("=", 1)[0].strip() for item in parse_http_list(credentials))
+        repeated = sorted(name for name, count in names.items() if count > 1)
+        if repeated:
+            raise self._bad_request(
+                req, f"The OAuth Authorization header gives {', '.join(repeated)} more than once."
+            )
         missing = [name for name in MANDATORY_PARAMETERS if not params.get(name)]
         if missing:
-            raise self._reject(
+            raise self._bad_request(
                 req,
-                f"The OAuth Authorization header lacks {', '.join(missing)}.",
+                f"The OAuth Authorization header lacks {', '.join(missing)}. A signed request"
+                f" carries all of {', '.join(MANDATORY_PARAMETERS)}.",
                 params.get("oauth_consumer_key"),
             )
         return params
 
     def _check_parameters(self, req: falcon.Request, params: Mapping[str, str]) -> None:
-        """Refuse, with the reason, what oauthlib would refuse without one."""
+        """Refuse, with the reason, what oauthlib would refuse without one.
+
+        Nothing here depends on whether the consumer key is known (see the module's docstring).
+        """
         client_key = params["oauth_consumer_key"]
         if params.get("oauth_version", "1.0") != "1.0":
-            raise self._reject(req, 'oauth_version must be "1.0" when present.', client_key)
+            raise self._bad_request(
+                req, 'oauth_version must be "1.0" when present (OAuth 1.0a).', client_key
+            )
         method = params["oauth_signature_method"]
         if method not in SIGNATURE_METHODS:
-            raise self._reject(
+            raise self._bad_request(
                 req,
                 f"Unsupported signature method {method[:40]!r}. Sign with HMAC-SHA1 or"
                 " HMAC-SHA256.",
                 client_key,
             )
+        if not _is_token(client_key):
+            raise self._bad_request(
+                req, f"oauth_consumer_key must be 1-{MAX_TOKEN_LENGTH} printable ASCII characters."
+            )
+        if not self._validator.check_nonce(params["oauth_nonce"]):
+            raise self._bad_request(
+                req,
+                f"oauth_nonce must be 1-{MAX_TOKEN_LENGTH} printable ASCII characters.",
+                client_key,
+            )
+        elsewhere = self._oauth_parameters_outside_the_header(req)
+        if elsewhere:
+            raise self._bad_request(
+                req,
+                f"OAuth parameters ({', '.join(elsewhere)}) also appear in the query string or"
+                " form body. Send the oauth_* parameters once, in the Authorization header only.",
+                client_key,
+            )
         timestamp = params["oauth_timestamp"]
         if not (timestamp.isascii() and timestamp.isdigit()):
-            raise self._reject(
+            raise self._bad_request(
                 req,
                 "oauth_timestamp must be the number of seconds since 1970-01-01T00:00:00Z.",
                 client_key,
@@ -362,19 +429,14 @@ class OAuthMiddleware:
                 " client's clock and sign the request just before sending it.",
                 client_key,
             )
-        if client_key not in self._clients:
-            raise self._reject(
-                req,
-                "Unknown OAuth consumer key. Use a key from the 'clients' section of the"
-                " server's configuration.",
-                client_key,
-            )
-        if not self._validator.check_nonce(params["oauth_nonce"]):
-            raise self._reject(
-                req,
-                f"oauth_nonce must be 1-{MAX_TOKEN_LENGTH} printable ASCII characters.",
-                client_key,
-            )
+
+    @staticmethod
+    def _oauth_parameters_outside_the_header(req: falcon.Request) -> list[str]:
+        """oauth_* names in the query string or a form body (RFC 5849 §3.5: one place only)."""
+        names = set(req.params)
+        if _is_form(req):
+            names.update(req.get_media())
+        return sorted(name for name in names if name.startswith("oauth_"))
 
     def _signed_uri(self, req: falcon.Request) -> str:
         """The request URI as the client signed it.
@@ -397,18 +459,35 @@ class OAuthMiddleware:
         client_key: str | None = None,
         *,
         title: str = "Authentication failed",
+        reason: str | None = None,
     ) -> falcon.HTTPUnauthorized:
-        # The description is made only from fixed text, the timestamp and the names of the
-        # scheme or signature method. It never contains a secret, a signature or the body, so
-        # it can be logged.
-        log.info(
-            "OAuth refused %s %s (consumer key %r): %s",
-            req.method,
-            req.path,
-            client_key,
-            description,
-        )
+        """A 401: the request is not (or not validly) signed. `reason`, when the answer keeps
+        it from the client, is for the service log only."""
+        _log_refusal(req, 401, reason or description, client_key)
         return falcon.HTTPUnauthorized(title=title, description=description, challenges=[CHALLENGE])
+
+    @staticmethod
+    def _bad_request(
+        req: falcon.Request, description: str, client_key: str | None = None
+    ) -> falcon.HTTPBadRequest:
+        """A 400: the OAuth parameters are malformed, missing, repeated or unsupported
+        (RFC 5849 §3.2), whoever sent them."""
+        _log_refusal(req, 400, description, client_key)
+        return falcon.HTTPBadRequest(title="Malformed OAuth request", description=description)
+
+
+def _log_refusal(req: falcon.Request, status: int, reason: str, client_key: str | None) -> None:
+    # The reason is made only from fixed text, the timestamp and the names of the scheme,
+    # parameters or signature method. It never contains a secret, a signature or the body, so
+    # it can be logged.
+    log.info(
+        "OAuth refused %s %s with %s (consumer key %r): %s",
+        req.method,
+        req.path,
+        status,
+        client_key,
+        reason,
+    )
 
 
 def _is_form(req: falcon.Request) -> bool:
@@ -416,17 +495,31 @@ def _is_form(req: falcon.Request) -> bool:
     return content_type.split(";", 1)[0].strip().lower() == FORM_URLENCODED
 
 
-def _form_body(req: falcon.Request) -> str:
-    """The form fields the responder will get from `req.get_media()`, encoded again for oauthlib.
-
-    They are passed as a string because oauthlib turns a list of pairs into a dict, which would
-    drop all but one value of a repeated field.
-    """
+def _form_fields(req: falcon.Request) -> list[tuple[str, str]]:
+    """The form fields the responder will get from `req.get_media()`, repeated ones included,
+    for `_DecodedFormEndpoint`."""
     pairs: list[tuple[str, str]] = []
     for name, value in req.get_media().items():
         values = value if isinstance(value, list) else [value]
         pairs.extend((name, item) for item in values)
-    return urlencode(pairs)
+    return pairs
+
+
+class _DecodedFormEndpoint(SignatureOnlyEndpoint):
+    """oauthlib's endpoint, given a form's fields as Falcon decoded them instead of as text.
+
+    oauthlib decodes a form body with the standard library's ``parse_qsl``, whose peak memory
+    is some 85 times the body when the body is all percent-escapes: one 4 MiB form with any
+    OAuth header, a made-up key's too, took the worker from 70 to 420 MB. The fields are added
+    to the signed parameters already decoded (oauthlib would turn a list of pairs into a dict,
+    dropping repeated fields, so they do not go through its `Request`).
+    """
+
+    def _create_request(self, uri: str, http_method: str, body: Any,
+                        headers: Any) -> OAuthRequest:
+        request = super()._create_request(uri, http_method, "", headers)
+        request.params = [*request.params, *(body or [])]
+        return request
 
 
 class _HideSignatureBaseStrings(logging.Filter):

@@ -90,21 +90,30 @@ def _item(collection: str, params: list[str]) -> dict[str, Any]:
     }
 
 
+# Image bodies and build logs need a signed request whenever OAuth is on, even where status
+# reads are open (protect_reads false): the seed service never served them.
+SIGNED_READ = [{"oauth1": []}]
+
+
 def _log(params: list[str]) -> dict[str, Any]:
     return {"parameters": [_param(p) for p in params],
-            "get": {"summary": "The build log (text); ?follow=true streams it",
+            "get": {"summary": "The build log (text); ?follow=true streams it until the image "
+                               "settles (503 with Retry-After when too many follow already)",
+                    "security": SIGNED_READ,
                     "parameters": [{"name": "follow", "in": "query",
                                     "schema": {"type": "boolean"}}],
                     "responses": {"200": {"description": "Log text",
-                                          "content": {"text/plain": {}}}, **_errors(404)}}}
+                                          "content": {"text/plain": {}}},
+                                  **_errors(400, 401, 404, 503)}}}
 
 
 def _raw(params: list[str]) -> dict[str, Any]:
     get = {"summary": "Download the image body (Range supported)",
+           "security": SIGNED_READ,
            "responses": {"200": {"description": "The body",
                                  "content": {"application/octet-stream": {}}},
                          "206": {"description": "Part of the body"},
-                         **_errors(404, 409, 416)}}
+                         **_errors(400, 401, 404, 409, 416)}}
     return {"parameters": [_param(p) for p in params], "get": get,
             "head": {**get, "summary": "Size and type of the image body"}}
 
@@ -222,7 +231,7 @@ def document(plugins: PluginHost) -> dict[str, Any]:
                                                            **_errors(404)}}},
         **_image_paths(),
     }
-    codes = (400, 401, 404, 409, 413, 415, 416)
+    codes = (400, 401, 404, 409, 413, 415, 416, 503)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Image Factory REST API", "version": "2.0",
@@ -236,7 +245,9 @@ def document(plugins: PluginHost) -> dict[str, Any]:
             "responses": {f"E{c}": {**ERROR, "description": f"HTTP {c}"} for c in codes},
             "securitySchemes": {"oauth1": {
                 "type": "http", "scheme": "OAuth",
-                "description": "Two-legged OAuth 1.0a (HMAC-SHA1 or HMAC-SHA256)"}},
+                "description": "Two-legged OAuth 1.0a (HMAC-SHA1 or HMAC-SHA256). Writes, image "
+                               "bodies and build logs need it whenever OAuth is on; other reads "
+                               "too when the operator sets protect_reads."}},
         },
     }
 

@@ -6,8 +6,6 @@ Nested URLs name parent ids with the same field names everywhere (`base_id`, `ta
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import falcon
@@ -18,12 +16,12 @@ from ..config import Config
 from ..model import ImageKind, ImageRecord, Status
 from ..plugins import PluginHost
 from ..service import ImageService, Request
+from .logs import Followers, read_chunks
 from .media import read_image_request
 
 OWN_ID = {ImageKind.BASE: "base_id", ImageKind.TARGET: "target_id",
           ImageKind.PROVIDER: "provider_id"}
 PARENT_COLUMN = {"base_id": "base_image_id", "target_id": "target_image_id"}
-CHUNK = 1024 * 1024
 
 
 def base_url(req: falcon.Request, config: Config) -> str:
@@ -66,9 +64,9 @@ class ImageCollection:
         links = self._parents(ids)
         if self.kind is ImageKind.PROVIDER:
             links.pop("base_image_id", None)
-        records = self.service.store.list(self.kind, **links)
+        refs = self.service.store.refs(self.kind, **links)
         prefix = _collection_url(req, self.config)
-        resp.media = {self.kind.collection: [rep.summary("", r, prefix) for r in records]}
+        resp.media = {self.kind.collection: [rep.summary("", r, prefix) for r in refs]}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
         links = self._parents(ids)
@@ -124,7 +122,13 @@ class ImageItem:
 
 
 class RawImage:
-    """The image body, with HTTP Range support for resumable downloads."""
+    """The image body, with HTTP Range support for resumable downloads.
+
+    Signed whenever OAuth is on: a body holds what its template put in it (files, the root
+    password's hash), which the seed's open status reads never served.
+    """
+
+    always_signed = True
 
     def __init__(self, item: ImageItem):
         self.item = item
@@ -155,53 +159,40 @@ class RawImage:
         resp.downloadable_as = f"{record.id}.{fmt}"
         resp.accept_ranges = "bytes"
         resp.content_length = end - start + 1
-        resp.stream = _read_range(record.body_path, start, end - start + 1)
+        resp.stream = read_chunks(record.body_path, start, end - start + 1)
 
     on_head = on_get
 
 
-def _read_range(path: Any, start: int, length: int) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        while length > 0:
-            chunk = handle.read(min(CHUNK, length))
-            if not chunk:
-                return
-            length -= len(chunk)
-            yield chunk
-
-
 class BuildLog:
-    """The image's build log as text; ``?follow=true`` streams it until the image settles."""
+    """The image's build log as text, streamed from disk; ``?follow=true`` streams it until the
+    image settles, within the bounds of `Followers`.
 
-    def __init__(self, item: ImageItem):
+    Signed whenever OAuth is on: commands and their output are logged, which the seed's open
+    status reads never served.
+    """
+
+    always_signed = True
+
+    def __init__(self, item: ImageItem, followers: Followers):
         self.item = item
+        self.followers = followers
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
         record = self.item.record(ids)
-        path = self.item.service.store.log_path(record.id)
-        resp.content_type = falcon.MEDIA_TEXT
-        if not req.get_param_as_bool("follow", default=False):
-            resp.text = path.read_text(encoding="utf-8") if path.exists() else ""
-            return
-        resp.stream = self._follow(record.id, path)
-
-    def _follow(self, image_id: str, path: Any) -> Iterator[bytes]:
-        offset = 0
         store = self.item.service.store
-        while True:
-            status = store.get(image_id).status
-            settled = not (status.active or status is Status.DELETING)
-            if path.exists():
-                with open(path, "rb") as handle:
-                    handle.seek(offset)
-                    data = handle.read()
-                offset += len(data)
-                if data:
-                    yield data
-            if settled:
-                return
-            time.sleep(0.5)
+        path = store.log_path(record.id)
+        resp.content_type = falcon.MEDIA_TEXT
+        if req.get_param_as_bool("follow", default=False):
+            resp.stream = self.followers.follow(path, lambda: _settled(store.get(record.id)))
+            return
+        size = path.stat().st_size if path.is_file() else 0
+        resp.content_length = size
+        resp.stream = read_chunks(path, 0, size) if size else None
+
+
+def _settled(record: ImageRecord) -> bool:
+    return not (record.status.active or record.status is Status.DELETING)
 
 
 class Plugins:

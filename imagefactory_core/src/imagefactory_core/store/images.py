@@ -7,6 +7,7 @@ persisted. Bodies are ``<storage>/<uuid>.body``; build logs ``<storage>/<uuid>.l
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import uuid
@@ -15,21 +16,42 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, case, insert, select, update
+from sqlalchemy import Engine, Select, bindparam, case, insert, select, update
 
 from ..errors import NotFound
-from ..model import ImageKind, ImageRecord, Outcome, Status, StatusDetail
+from ..model import ImageKind, ImageRecord, ImageRef, Outcome, Status, StatusDetail
 from .schema import images
 from .sealing import Sealer
 
 _JSON_COLUMNS = ("parameters", "properties")
+# Status polls and listings are the API's hot path. Their statements are built once: building a
+# select of the whole table costs SQLAlchemy more than SQLite takes to run it (bench/api_load).
+_BY_ID = select(images).where(images.c.id == bindparam("image_id"))
+
+
+@functools.cache
+def _refs_query(links: tuple[str, ...], include_deleted: bool) -> Select[Any]:
+    query = select(images.c.id).where(images.c.kind == bindparam("kind"))
+    for column in links:
+        query = query.where(images.c[column] == bindparam(column))
+    if not include_deleted:
+        query = query.where(images.c.status != Status.DELETED.value)
+    return query.order_by(images.c.created_at)
+
+
+DEFAULT_MAX_LOG_BYTES = 64 * 1024 * 1024
+# Room kept at the end of a full log for the line saying it was truncated.
+_TRUNCATION_ROOM = 256
+CLOSING_LINE_BYTES = 4096
 
 
 class ImageStore:
-    def __init__(self, engine: Engine, storage_dir: Path, sealer: Sealer):
+    def __init__(self, engine: Engine, storage_dir: Path, sealer: Sealer, *,
+                 max_log_bytes: int = DEFAULT_MAX_LOG_BYTES):
         self.engine = engine
         self.storage_dir = storage_dir
         self.sealer = sealer
+        self.max_log_bytes = max_log_bytes
         storage_dir.mkdir(parents=True, exist_ok=True)
 
     # -- paths ------------------------------------------------------------------------------------
@@ -39,10 +61,26 @@ class ImageStore:
     def log_path(self, image_id: str) -> Path:
         return self.storage_dir / f"{image_id}.log"
 
-    def append_log(self, image_id: str, line: str) -> None:
+    def append_log(self, image_id: str, line: str, *, closing: bool = False) -> None:
+        """Append a time-stamped line, unless the log is full (`max_log_bytes`): the line that
+        would cross the limit is cut there and followed by one saying the log was truncated,
+        and later lines are dropped, so a chatty or hostile build cannot fill the disk.
+
+        `closing` lines (the engine's reason and final status) are written even to a full log,
+        each cut to `CLOSING_LINE_BYTES`: a reader must always learn how the build ended."""
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
-        with self.log_path(image_id).open("a", encoding="utf-8") as handle:
-            handle.write(f"{stamp} {line}\n")
+        data = f"{stamp} {line}\n".encode("utf-8", "backslashreplace")
+        with self.log_path(image_id).open("ab") as handle:
+            room = (CLOSING_LINE_BYTES if closing
+                    else self.max_log_bytes - _TRUNCATION_ROOM - handle.tell())
+            if len(data) <= room:
+                handle.write(data)
+            elif closing:
+                handle.write(_whole_characters(data[:room - 1]) + b"\n")
+            elif room > 0:
+                handle.write(_whole_characters(data[:room]) + f"\n{stamp} [imagefactory: log "
+                             f"truncated at {self.max_log_bytes} bytes (configuration key "
+                             "max_log_bytes); later lines are not kept]\n".encode())
 
     # -- records ----------------------------------------------------------------------------------
     def _record(self, row: Any) -> ImageRecord:
@@ -92,7 +130,7 @@ class ImageStore:
 
     def get(self, image_id: str, kind: ImageKind | None = None) -> ImageRecord:
         with self.engine.connect() as conn:
-            row = conn.execute(select(images).where(images.c.id == image_id)).first()
+            row = conn.execute(_BY_ID, {"image_id": image_id}).first()
         if row is None or (kind is not None and row.kind != kind.value):
             noun = kind.value if kind else "image"
             raise NotFound(f"{noun} {image_id} not found")
@@ -108,6 +146,14 @@ class ImageStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(images.c.created_at)).all()
         return [self._record(row) for row in rows]
+
+    def refs(self, kind: ImageKind, *, include_deleted: bool = False,
+             **links: str) -> list[ImageRef]:
+        """Which images `list` would return, oldest first, without loading them."""
+        query = _refs_query(tuple(sorted(links)), include_deleted)
+        with self.engine.connect() as conn:
+            ids = conn.execute(query, {"kind": kind.value, **links}).scalars().all()
+        return [ImageRef(image_id, kind) for image_id in ids]
 
     def with_status(self, statuses: Iterable[Status]) -> list[ImageRecord]:
         wanted = [s.value for s in statuses]
@@ -165,3 +211,8 @@ class ImageStore:
         for path in (self.body_path(image_id),):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def _whole_characters(data: bytes) -> bytes:
+    """`data` cut short of a UTF-8 character the cut split."""
+    return data.decode("utf-8", "ignore").encode()
