@@ -4,6 +4,7 @@ fails the build with its output, and a cancelled build leaves nothing behind."""
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 import time
 from pathlib import Path
@@ -80,17 +81,19 @@ def test_apt_goes_through_the_operators_apt_proxy(e2e_client, bookworm_base):
                for path in proxy.paths), proxy.paths
 
 
-def _loop_devices() -> set[str]:
+def _loop_devices_under(root: Path) -> list[str]:
+    """Loop devices whose backing file is below `root` (this run's, not the machine's)."""
     out = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
-    return {line.split(":", 1)[0] for line in out.splitlines()}
+    return [line for line in out.splitlines() if str(root) in line]
 
 
 def test_a_cancelled_build_leaves_no_mounts_loops_or_files(e2e_app, e2e_client, bookworm_base):
-    loops_before = _loop_devices()
     work_root = e2e_app.services.config.work_dir
+    # a duration no other process on the machine runs: the leftover check sees only this test's
+    slow = f"sleep 600.{secrets.randbelow(10**6):06d}"
     result = e2e_client.simulate_post("/imagefactory/base_images", json={"base_image": {
         "template": bookworm_tdl(name="e2e-cancelled",
-                                 commands="<command name='slow'>sleep 600</command>")}})
+                                 commands=f"<command name='slow'>{slow}</command>")}})
     assert result.status_code == 202
     image_id = result.json["base_image"]["id"]
     href = f"/imagefactory/base_images/{image_id}"
@@ -109,7 +112,7 @@ def test_a_cancelled_build_leaves_no_mounts_loops_or_files(e2e_app, e2e_client, 
     mounts = Path("/proc/mounts").read_text()
     assert str(work_root / image_id) not in mounts
     assert not (work_root / image_id).exists()
-    assert _loop_devices() <= loops_before
+    assert _loop_devices_under(work_root) == []
     assert not e2e_app.services.store.body_path(image_id).exists()
-    leftovers = subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True, text=True)
+    leftovers = subprocess.run(["pgrep", "-f", slow], capture_output=True, text=True)
     assert leftovers.stdout.strip() == ""

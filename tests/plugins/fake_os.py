@@ -3,9 +3,12 @@
 It exercises the core's contract without real builds: progress, logs, commands run through
 `ctx.run` (so cancellation kills real processes), failures and ICICLE. It is written against
 `imagefactory_core.plugin` only, as a third-party plugin would be. Knobs are its declared
-parameters: ``fake_build_seconds`` (how long the build runs), ``marker`` (written into the disk,
-to show which value reached the plugin), ``fake_token`` (a secret) and ``fake_mirror``
-(operator-only); the template name ``fail-me`` makes the build fail.
+parameters: ``fake_gate`` (a directory: the build is held there until the test lets it go, see
+`tests.plugins.gate`), ``fake_build_seconds`` (how long the build runs), ``marker`` (written
+into the disk, to show which value reached the plugin), ``fake_token`` (a secret) and
+``fake_mirror`` (operator-only). Template names ask for failures: ``fail-me`` fails the build;
+``unstorable-result`` returns a property no store can record; ``broken-log`` makes the image's
+log unwritable at the end of the build (``broken-log-then-fail`` then fails too).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from imagefactory_core.plugin import (
     hookimpl,
 )
 
+from .gate import hold
+
 IMAGEFACTORY_PLUGIN_API = "1.0"
 DISK_BYTES = 4 * 1024 * 1024
 
@@ -38,6 +43,7 @@ def imagefactory_os_targets() -> list[OSTarget]:
 @hookimpl
 def imagefactory_parameters() -> list[Parameter]:
     return [
+        Parameter("fake_gate", "string", help="a directory where the build waits for the test"),
         Parameter("fake_build_seconds", "number", 0, "how long the fake build sleeps",
                   minimum=0, maximum=600),
         Parameter("marker", "string", help="written into the disk"),
@@ -60,6 +66,7 @@ def imagefactory_create_base_image(ctx: BuildContext, template: Template,
     if parameters["fake_token"]:
         ctx.log(f"logging in with token {parameters['fake_token']}")
     ctx.progress(10, "Pretending to install")
+    hold(ctx, parameters["fake_gate"], "build")
     if seconds:
         ctx.run(["sleep", str(seconds)])
     if template.name == "fail-me":
@@ -73,7 +80,16 @@ def imagefactory_create_base_image(ctx: BuildContext, template: Template,
         disk.write(_stamp(parameters))
     ctx.log(f"wrote {DISK_BYTES} bytes")
     packages = [(f"{p.name}-1.0-1.x86_64", None) for p in template.packages]
-    return BuildResult(icicle=build_icicle(packages, template.description))
+    if template.name.startswith("broken-log"):  # the store can no longer write this log
+        log = ctx.body_path.with_suffix(".log")
+        log.unlink(missing_ok=True)
+        log.mkdir()
+        if template.name == "broken-log-then-fail":
+            raise BuildError("FakeOS failed after its log broke")
+    # a plugin bug: a property the store cannot record
+    properties = {"made": object()} if template.name == "unstorable-result" else {}
+    return BuildResult(icicle=build_icicle(packages, template.description),
+                       properties=properties)
 
 
 @hookimpl
@@ -87,20 +103,3 @@ def imagefactory_apply_target_content(ctx: BuildContext, template: Template,
     packages = [(f"{p}-1.0-1.x86_64", None) for p in
                 [*(p.name for p in template.packages), *content.packages]]
     return BuildResult(icicle=build_icicle(packages, template.description))
-
-
-def sleepers(seconds: float) -> list[int]:
-    """Pids of live ``sleep <seconds>`` processes: the commands of slow FakeOS builds (give each
-    test its own duration to tell its builds apart)."""
-    wanted = [b"sleep", str(float(seconds)).encode()]
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[:2] == wanted:
-            pids.append(int(entry.name))
-    return pids

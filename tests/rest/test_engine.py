@@ -1,13 +1,17 @@
 """The build engine seen through the API: cascades, waiting on parents, bounded concurrency,
-progress, logs, cancellation by DELETE, failures, and recovery after a stop or a crash.
+progress, logs, cancellation by DELETE, failures, deletes on the provider, and recovery after a
+stop or a crash.
 
-Slow builds use FakeOS's ``fake_build_seconds``, which runs a real ``sleep`` through
-``ctx.run``; each test picks a distinctive duration so it can find its own process in /proc.
+Slow builds are held at a gate (`tests.plugins.gate`): FakeOS and fakecloud wait, in a real
+command run through ``ctx.run``, until the test lets them go. Tests wait for events (a hold
+started, a status reached), never for a duration, and see only their own processes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,12 +31,12 @@ from imagefactory_core.tdl import redact_template
 from imagefactory_core.testing import make_config, plugin_parameters, wait_for_status
 
 from tests.plugins import fake_cloud, fake_os
-from tests.plugins.fake_os import sleepers
+from tests.plugins.gate import Gate
 
 from .conftest import SEED_CREDENTIALS, fake_tdl
 
 SETTLED = ("COMPLETE", "FAILED", "DELETED", "DELETEFAILED")
-BAD_CREDENTIALS = SEED_CREDENTIALS.replace(">good<", ">wrong<")
+BAD_CREDENTIALS = SEED_CREDENTIALS.replace(">good<", ">Not-The-Password-3f9<")
 
 
 def fake_plugins():  # type: ignore[no-untyped-def]
@@ -54,7 +58,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def wait_status(client: falcon.testing.TestClient, href: str, *statuses: str,
-                timeout: float = 20.0) -> dict[str, Any]:
+                timeout: float = 60.0) -> dict[str, Any]:
     return wait_for_status(client, href, statuses or SETTLED, timeout=timeout)
 
 
@@ -66,6 +70,21 @@ def post(client: falcon.testing.TestClient, path: str, body: dict[str, Any]) -> 
 
 def base_body(name: str = "f17jeos", **parameters: Any) -> dict[str, Any]:
     return {"base_image": {"template": fake_tdl(name), "parameters": parameters}}
+
+
+def log_of(client: falcon.testing.TestClient, href: str) -> str:
+    result = client.simulate_get(f"{href}/log")
+    assert result.status_code == 200, result.text
+    return result.text
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Gate]:
+    """This test's gate; whatever it still holds is let go (and its commands killed) after."""
+    made = Gate(tmp_path / "gate")
+    yield made
+    made.release_all()
+    made.kill_all()
 
 
 @pytest.fixture
@@ -112,29 +131,35 @@ def test_provider_request_with_a_template_builds_base_and_target_first(client):
     assert fake_cloud.CLOUD[done["identifier_on_provider"]]["provider"] == "p1"
 
 
-def test_target_on_a_building_base_waits_pending_then_completes(client):
-    base = post(client, "/imagefactory/base_images", base_body(fake_build_seconds=1.5))
+def test_target_on_a_building_base_waits_pending_then_completes(client, gate):
+    base = post(client, "/imagefactory/base_images", base_body(**gate.parameter()))
     base_href = f"/imagefactory/base_images/{base['id']}"
-    wait_status(client, base_href, "BUILDING")
+    gate.wait_held(base["id"])
     target = post(client, f"{base_href}/target_images", {"target_image": {"target": "fakecloud"}})
     href = f"/imagefactory/target_images/{target['id']}"
     waiting = image(client, href)
     assert waiting["status"] == "PENDING"
     assert base["id"] in waiting["status_detail"]["activity"]
     assert image(client, base_href)["status"] == "BUILDING"
+    gate.release(base["id"])
     done = wait_status(client, href)
     assert done["status"] == "COMPLETE", done["status_detail"]
     assert image(client, base_href)["status"] == "COMPLETE"
 
 
-def test_failing_base_fails_the_waiting_target_and_provider_naming_the_parent(client):
+def test_failing_base_fails_the_waiting_target_and_provider_naming_the_parent(client, gate):
+    """Each image's log says why it failed before its status does (a log follower stops at
+    the final status): the lines are read after the status was seen."""
     pushed = post(client, "/imagefactory/provider_images", {"provider_image": {
         "template": fake_tdl("fail-me"), "target": "fakecloud", "provider": "p1",
-        "credentials": SEED_CREDENTIALS, "parameters": {"fake_build_seconds": 0.5}}})
-    provider = wait_status(client, f"/imagefactory/provider_images/{pushed['id']}")
+        "credentials": SEED_CREDENTIALS, "parameters": gate.parameter()}})
     target_id = pushed["target_image_id"]
+    base_id = image(client, f"/imagefactory/target_images/{target_id}")["base_image_id"]
+    gate.wait_held(base_id)
+    assert image(client, f"/imagefactory/provider_images/{pushed['id']}")["status"] == "PENDING"
+    gate.release(base_id)
+    provider = wait_status(client, f"/imagefactory/provider_images/{pushed['id']}")
     target = image(client, f"/imagefactory/target_images/{target_id}")
-    base_id = target["base_image_id"]
     base = image(client, f"/imagefactory/base_images/{base_id}")
     assert base["status"] == "FAILED"
     assert "fail-me" in base["status_detail"]["error"]
@@ -143,16 +168,20 @@ def test_failing_base_fails_the_waiting_target_and_provider_naming_the_parent(cl
     assert "fail-me" in target["status_detail"]["error"]
     assert provider["status"] == "FAILED"
     assert target_id in provider["status_detail"]["error"]
-    log = client.simulate_get(f"/imagefactory/provider_images/{pushed['id']}/log").text
-    assert target_id in log
+    for collection, done in (("base_images", base), ("target_images", target),
+                             ("provider_images", provider)):
+        lines = log_of(client, f"/imagefactory/{collection}/{done['id']}").splitlines()
+        assert lines[-2].endswith(f"FAILED: {done['status_detail']['error']}"), lines
+        assert lines[-1].endswith("== FAILED"), lines
 
 
-def test_base_failing_while_a_nested_target_waits_fails_it(client):
-    base = post(client, "/imagefactory/base_images",
-                base_body("fail-me", fake_build_seconds=0.75))
+def test_base_failing_while_a_nested_target_waits_fails_it(client, gate):
+    base = post(client, "/imagefactory/base_images", base_body("fail-me", **gate.parameter()))
     base_href = f"/imagefactory/base_images/{base['id']}"
-    wait_status(client, base_href, "BUILDING")
+    gate.wait_held(base["id"])
     target = post(client, f"{base_href}/target_images", {"target_image": {"target": "fakecloud"}})
+    assert image(client, f"/imagefactory/target_images/{target['id']}")["status"] == "PENDING"
+    gate.release(base["id"])
     done = wait_status(client, f"/imagefactory/target_images/{target['id']}")
     assert done["status"] == "FAILED"
     assert base["id"] in done["status_detail"]["error"]
@@ -160,45 +189,46 @@ def test_base_failing_while_a_nested_target_waits_fails_it(client):
 
 
 # -- concurrency, progress, logs -------------------------------------------------------------
-def test_concurrency_is_bounded_and_waiting_builds_are_pending(apps):
+def test_concurrency_is_bounded_and_waiting_builds_are_pending(apps, gate):
     client = falcon.testing.TestClient(apps(max_concurrent_local_sessions=1))
-    first = post(client, "/imagefactory/base_images", base_body(fake_build_seconds=44.25))
-    second = post(client, "/imagefactory/base_images", base_body(fake_build_seconds=44.25))
-    hrefs = [f"/imagefactory/base_images/{i['id']}" for i in (first, second)]
-
-    def statuses() -> list[str]:
-        return [image(client, h)["status"] for h in hrefs]
-
-    wait_until(lambda: "BUILDING" in statuses() and len(sleepers(44.25)) == 1, 10,
-               "one build to start")
-    time.sleep(0.5)
-    assert sorted(statuses()) == ["BUILDING", "PENDING"]
-    assert len(sleepers(44.25)) == 1
-    pending = hrefs[statuses().index("PENDING")]
-    assert image(client, pending)["status_detail"]["activity"] == "Queued"
-    for href in sorted(hrefs, key=lambda h: h != pending):
-        assert client.simulate_delete(href).status_code == 204
-    for href in hrefs:
-        assert wait_status(client, href)["status"] == "DELETED"
-    wait_until(lambda: not sleepers(44.25), 10, "the sleep to end")
+    first = post(client, "/imagefactory/base_images", base_body(**gate.parameter()))
+    second = post(client, "/imagefactory/base_images", base_body(**gate.parameter()))
+    gate.wait_held(first["id"])
+    second_href = f"/imagefactory/base_images/{second['id']}"
+    waiting = image(client, second_href)
+    assert waiting["status"] == "PENDING"
+    assert waiting["status_detail"]["activity"] == "Queued"
+    assert image(client, f"/imagefactory/base_images/{first['id']}")["status"] == "BUILDING"
+    gate.release(first["id"])
+    gate.wait_held(second["id"])
+    gate.release(second["id"])
+    for done in (first, second):
+        assert wait_status(client, f"/imagefactory/base_images/{done['id']}")["status"] \
+            == "COMPLETE"
+    records = [(r.event, r.image_id) for r in gate.records()]
+    assert records == [("start", first["id"]), ("end", first["id"]),
+                       ("start", second["id"]), ("end", second["id"])]
 
 
-def test_percent_complete_is_monotone_and_100_at_complete(client):
-    base = post(client, "/imagefactory/base_images", base_body(fake_build_seconds=1.0))
+def test_percent_complete_is_monotone_and_100_at_complete(client, gate):
+    base = post(client, "/imagefactory/base_images", base_body(**gate.parameter()))
     assert base["percent_complete"] == 0
     href = f"/imagefactory/base_images/{base['id']}"
     seen: list[tuple[str, int]] = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def observe() -> bool:
         current = image(client, href)
         seen.append((current["status"], current["percent_complete"]))
-        if current["status"] in SETTLED:
-            break
-        time.sleep(0.02)
+        return current["status"] in SETTLED
+
+    gate.wait_held(base["id"])
+    observe()
+    gate.release(base["id"])
+    wait_until(observe, 60, "the build to settle")
     percents = [p for _, p in seen]
     assert percents == sorted(percents), seen
     assert seen[-1] == ("COMPLETE", 100), seen
-    assert any(0 < p < 100 for s, p in seen if s == "BUILDING"), seen
+    assert seen[0][0] == "BUILDING" and 0 < seen[0][1] < 100, seen
     assert all(p < 100 for s, p in seen if s != "COMPLETE"), seen
 
 
@@ -227,13 +257,19 @@ def test_each_image_has_its_own_log_with_the_plugins_lines(client):
     assert done["log"].endswith(f"/imagefactory/target_images/{target['id']}/log")
 
 
-def test_followed_log_streams_until_the_image_settles(client):
-    base = post(client, "/imagefactory/base_images", base_body(fake_build_seconds=0.6))
-    started = time.monotonic()
+def test_followed_log_streams_until_the_image_settles(client, gate):
+    base = post(client, "/imagefactory/base_images", base_body(**gate.parameter()))
+
+    def release_when_held() -> None:
+        gate.wait_held(base["id"])
+        gate.release(base["id"])
+
+    releaser = threading.Thread(target=release_when_held, daemon=True)
+    releaser.start()
     result = client.simulate_get(f"/imagefactory/base_images/{base['id']}/log",
                                  params={"follow": "true"})
+    releaser.join(60)
     assert result.status_code == 200
-    assert time.monotonic() - started < 15
     assert "wrote 4194304 bytes" in result.text
     assert result.text.rstrip().endswith("== COMPLETE"), result.text
     assert image(client, f"/imagefactory/base_images/{base['id']}")["status"] == "COMPLETE"
@@ -249,28 +285,97 @@ def test_failed_build_keeps_its_log_and_reason(client, storage):
     assert not (storage / f"{base['id']}.body").exists()
 
 
-# -- cancellation ----------------------------------------------------------------------------
-def test_delete_of_a_building_image_kills_its_command_and_ends_deleted(client, storage):
-    base = post(client, "/imagefactory/base_images", base_body(fake_build_seconds=41.75))
+# -- failures outside the plugin -------------------------------------------------------------
+def test_a_result_the_store_cannot_record_fails_the_build_and_its_waiting_target(apps, gate):
+    """The plugin returns a property the database cannot take: recording COMPLETE raises in
+    the engine, outside the plugin call. The image still ends FAILED saying why (the log
+    first), the target waiting for it fails naming it, and the only build slot is free."""
+    client = falcon.testing.TestClient(apps(max_concurrent_local_sessions=1))
+    base = post(client, "/imagefactory/base_images",
+                base_body("unstorable-result", **gate.parameter()))
     href = f"/imagefactory/base_images/{base['id']}"
-    wait_status(client, href, "BUILDING")
-    wait_until(lambda: len(sleepers(41.75)) == 1, 10, "the build's sleep to start")
-    started = time.monotonic()
+    gate.wait_held(base["id"])
+    target = post(client, f"{href}/target_images", {"target_image": {"target": "fakecloud"}})
+    gate.release(base["id"])
+    done = wait_status(client, href)
+    assert done["status"] == "FAILED", done["status_detail"]
+    assert done["status_detail"]["error"].startswith(
+        "internal error: the result could not be recorded: TypeError: "), done
+    lines = log_of(client, href).splitlines()
+    assert lines[-2].endswith(f"FAILED: {done['status_detail']['error']}"), lines
+    assert lines[-1].endswith("== FAILED"), lines
+    waiting = wait_status(client, f"/imagefactory/target_images/{target['id']}")
+    assert waiting["status"] == "FAILED"
+    assert base["id"] in waiting["status_detail"]["error"]
+    after = post(client, "/imagefactory/base_images", base_body())
+    assert wait_status(client, f"/imagefactory/base_images/{after['id']}")["status"] \
+        == "COMPLETE"
+
+
+@pytest.mark.parametrize(("name", "status", "error"), [
+    ("broken-log", "COMPLETE", None),
+    ("broken-log-then-fail", "FAILED", "FakeOS failed after its log broke"),
+])
+def test_a_log_the_store_cannot_write_still_ends_the_build(apps, caplog, name, status, error):
+    """The image's log becomes unwritable (as on a full or failing disk) at the end of the
+    build: the engine's own log writes raise. The build still ends with its real outcome,
+    the service log says the build log could not be written, and the slot is free."""
+    caplog.set_level(logging.ERROR)
+    client = falcon.testing.TestClient(apps(max_concurrent_local_sessions=1))
+    broken = post(client, "/imagefactory/base_images", base_body(name))
+    done = wait_status(client, f"/imagefactory/base_images/{broken['id']}")
+    assert done["status"] == status, done["status_detail"]
+    assert done["status_detail"]["error"] == error
+    assert any("could not write the end of the build log" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
+    after = post(client, "/imagefactory/base_images", base_body())
+    assert wait_status(client, f"/imagefactory/base_images/{after['id']}")["status"] \
+        == "COMPLETE"
+
+
+class RefusingNotifier:
+    """Status callbacks that cannot even be queued (the notifier itself is broken)."""
+
+    def notify(self, urls: list[str], document: dict[str, Any]) -> None:
+        raise RuntimeError("can't start new thread")
+
+    def drain(self, timeout: float = 5.0) -> None:
+        pass
+
+
+def test_callbacks_that_cannot_be_queued_change_nothing_about_the_build(apps, caplog):
+    caplog.set_level(logging.ERROR)
+    client = falcon.testing.TestClient(apps(outbound_allow=["127.0.0.1"]))
+    client.app.services.engine.notifier = RefusingNotifier()
+    target = post(client, "/imagefactory/target_images", {"target_image": {
+        "template": fake_tdl(), "target": "fakecloud",
+        "parameters": {"callbacks": ["http://127.0.0.1:9/hook"]}}})
+    done = wait_status(client, f"/imagefactory/target_images/{target['id']}")
+    assert done["status"] == "COMPLETE", done["status_detail"]
+    assert any("could not queue the status callbacks" in r.getMessage()
+               for r in caplog.records)
+
+
+# -- cancellation ----------------------------------------------------------------------------
+def test_delete_of_a_building_image_kills_its_command_and_ends_deleted(client, storage, gate):
+    base = post(client, "/imagefactory/base_images", base_body(**gate.parameter()))
+    href = f"/imagefactory/base_images/{base['id']}"
+    pid = gate.wait_held(base["id"])
+    assert image(client, href)["status"] == "BUILDING"
     result = client.simulate_delete(href)
     assert result.status_code == 204
-    done = wait_status(client, href, "DELETED", "FAILED", "COMPLETE")
+    done = wait_status(client, href)
     assert done["status"] == "DELETED", done["status_detail"]
-    assert time.monotonic() - started < 10
-    assert sleepers(41.75) == []
+    assert not gate.alive(pid)
     assert not (storage / f"{base['id']}.body").exists()
     assert client.simulate_get("/imagefactory/base_images").json == {"base_images": []}
-    assert "$ sleep 41.75" in client.simulate_get(f"{href}/log").text
+    assert "$ sh -c" in log_of(client, href)
 
 
-def test_delete_of_a_pending_image_ends_deleted_without_building(client):
-    base = post(client, "/imagefactory/base_images", base_body(fake_build_seconds=42.5))
+def test_delete_of_a_pending_image_ends_deleted_without_building(client, gate):
+    base = post(client, "/imagefactory/base_images", base_body(**gate.parameter()))
     base_href = f"/imagefactory/base_images/{base['id']}"
-    wait_status(client, base_href, "BUILDING")
+    pid = gate.wait_held(base["id"])
     target = post(client, f"{base_href}/target_images", {"target_image": {"target": "fakecloud"}})
     href = f"/imagefactory/target_images/{target['id']}"
     assert image(client, href)["status"] == "PENDING"
@@ -279,16 +384,15 @@ def test_delete_of_a_pending_image_ends_deleted_without_building(client):
     assert client.simulate_delete(base_href).status_code == 204
     assert wait_status(client, base_href)["status"] == "DELETED"
     assert image(client, href)["status"] == "DELETED"
-    wait_until(lambda: not sleepers(42.5), 10, "the sleep to end")
+    assert not gate.alive(pid)
 
 
-def test_delete_of_a_base_with_a_target_in_progress_is_409(client):
+def test_delete_of_a_base_with_a_target_in_progress_is_409(client, gate):
     target = post(client, "/imagefactory/target_images", {"target_image": {
-        "template": fake_tdl(), "target": "fakecloud",
-        "parameters": {"fake_build_seconds": 43.25}}})
+        "template": fake_tdl(), "target": "fakecloud", "parameters": gate.parameter()}})
     base_href = f"/imagefactory/base_images/{target['base_image_id']}"
     href = f"/imagefactory/target_images/{target['id']}"
-    wait_status(client, base_href, "BUILDING")
+    gate.wait_held(target["base_image_id"])
     result = client.simulate_delete(base_href)
     assert result.status_code == 409, result.text
     assert target["id"] in result.json["description"]
@@ -297,7 +401,7 @@ def test_delete_of_a_base_with_a_target_in_progress_is_409(client):
     assert client.simulate_delete(href).status_code == 204
     assert client.simulate_delete(base_href).status_code == 204
     assert wait_status(client, base_href)["status"] == "DELETED"
-    wait_until(lambda: not sleepers(43.25), 10, "the sleep to end")
+    assert gate.alive_pids() == []
 
 
 def test_provider_image_fails_on_bad_credentials_with_the_plugins_message(client):
@@ -315,18 +419,15 @@ def test_provider_image_fails_on_bad_credentials_with_the_plugins_message(client
 
 
 # -- stopping and restarting -----------------------------------------------------------------
-def test_stop_fails_running_builds_and_restart_requeues_queued_ones(apps, tmp_path):
+def test_stop_fails_running_builds_and_restart_requeues_queued_ones(apps, gate):
     client = falcon.testing.TestClient(apps(max_concurrent_local_sessions=1))
-    running = post(client, "/imagefactory/base_images", base_body(fake_build_seconds=45.5))
-    wait_status(client, f"/imagefactory/base_images/{running['id']}", "BUILDING")
-    wait_until(lambda: len(sleepers(45.5)) == 1, 10, "the build's sleep to start")
+    running = post(client, "/imagefactory/base_images", base_body(**gate.parameter()))
+    pid = gate.wait_held(running["id"])
     queued = post(client, "/imagefactory/base_images", base_body())
     assert image(client, f"/imagefactory/base_images/{queued['id']}")["status"] == "PENDING"
 
-    started = time.monotonic()
     client.app.services.engine.shutdown(timeout=20)
-    assert time.monotonic() - started < 15
-    assert sleepers(45.5) == []
+    assert not gate.alive(pid)
     stopped = image(client, f"/imagefactory/base_images/{running['id']}")
     assert stopped["status"] == "FAILED"
     assert "service was stopped" in stopped["status_detail"]["error"]
@@ -405,12 +506,12 @@ def complete_target(client: falcon.testing.TestClient) -> str:
     return str(target["id"])
 
 
-def test_a_slow_push_does_not_hold_up_builds(apps):
+def test_a_slow_push_does_not_hold_up_builds(apps, gate):
     client = falcon.testing.TestClient(apps(max_concurrent_local_sessions=1,
                                             max_concurrent_uploads=1))
     target_id = complete_target(client)
-    slow = push(client, target_id, fake_push_seconds=48.5)
-    wait_until(lambda: sleepers(48.5), 10, "the push to start")
+    slow = push(client, target_id, **gate.parameter())
+    pid = gate.wait_held(slow, "push")
     assert image(client, f"/imagefactory/provider_images/{slow}")["status"] == "BUILDING"
     base = post(client, "/imagefactory/base_images", base_body())
     assert wait_status(client, f"/imagefactory/base_images/{base['id']}")["status"] == "COMPLETE"
@@ -418,18 +519,18 @@ def test_a_slow_push_does_not_hold_up_builds(apps):
     assert client.simulate_delete(href).status_code == 204
     assert wait_status(client, href)["status"] == "DELETED"
     assert image(client, href)["identifier_on_provider"] is None
-    wait_until(lambda: not sleepers(48.5), 10, "the push's command to be killed")
+    assert not gate.alive(pid)
 
 
-def test_a_repeated_delete_of_a_queued_provider_delete_still_deletes_it(apps):
+def test_a_repeated_delete_of_a_queued_provider_delete_still_deletes_it(apps, gate):
     client = falcon.testing.TestClient(apps(max_concurrent_uploads=1))
     target_id = complete_target(client)
     done = push(client, target_id)
     href = f"/imagefactory/provider_images/{done}"
     cloud_id = wait_status(client, href)["identifier_on_provider"]
     assert cloud_id in fake_cloud.CLOUD
-    blocker = push(client, target_id, fake_push_seconds=47.5)
-    wait_until(lambda: sleepers(47.5), 10, "the blocking push to start")
+    blocker = push(client, target_id, **gate.parameter())
+    gate.wait_held(blocker, "push")
 
     body = {"provider_image": {"provider": "p1", "credentials": SEED_CREDENTIALS}}
     for _ in range(2):  # a client retrying its DELETE
@@ -453,13 +554,13 @@ def crashed_store(config: Any) -> ImageStore:
                       Sealer(config.secret_key_file))
 
 
-def test_a_requeued_build_starts_from_a_clean_work_directory(apps, tmp_path):
+def test_a_requeued_build_starts_from_a_clean_work_directory(apps, tmp_path, gate):
     config = make_config(tmp_path)
     store = crashed_store(config)
     tdl = fake_tdl("leftovers")
     created = store.create(ImageKind.BASE, redacted_template=redact_template(tdl),
-                           parameters={"fake_build_seconds": 49.5},
-                           sealed=sealed_plan(tdl, fake_build_seconds=49.5))
+                           parameters=gate.parameter(),
+                           sealed=sealed_plan(tdl, **gate.parameter()))
     store.update(created.id, status=Status.BUILDING)
     store.engine.dispose()
     leftover = config.work_dir / created.id / "half-installed-root"
@@ -467,7 +568,7 @@ def test_a_requeued_build_starts_from_a_clean_work_directory(apps, tmp_path):
 
     client = falcon.testing.TestClient(apps())
     href = f"/imagefactory/base_images/{created.id}"
-    wait_until(lambda: sleepers(49.5), 10, "the re-queued build to start")
+    gate.wait_held(created.id)
     assert image(client, href)["status"] == "BUILDING"
     assert (config.work_dir / created.id).is_dir()
     assert not leftover.exists()
@@ -495,12 +596,12 @@ def test_unreadable_secrets_fail_the_build_but_the_service_starts(apps, tmp_path
         == "COMPLETE"
 
 
-def test_a_second_service_on_the_same_state_directory_refuses_to_start(apps, tmp_path):
+def test_a_second_service_on_the_same_state_directory_refuses_to_start(apps, gate):
     """It would take the first one's running builds for a crash's leftovers and 'recover'
     them. The lock names its holder, and goes with a service that stops (or dies)."""
     first = falcon.testing.TestClient(apps(max_concurrent_local_sessions=1))
-    running = post(first, "/imagefactory/base_images", base_body(fake_build_seconds=46.5))
-    wait_status(first, f"/imagefactory/base_images/{running['id']}", "BUILDING")
+    running = post(first, "/imagefactory/base_images", base_body(**gate.parameter()))
+    gate.wait_held(running["id"])
     with pytest.raises(InvalidRequest) as refused:
         apps()
     assert f"is in use by imagefactory pid {os.getpid()}" in str(refused.value)
@@ -508,3 +609,83 @@ def test_a_second_service_on_the_same_state_directory_refuses_to_start(apps, tmp
     first.app.services.engine.shutdown(timeout=20)
     second = falcon.testing.TestClient(apps())
     assert second.simulate_get("/imagefactory").status_code == 200
+
+
+# -- deleting provider images ----------------------------------------------------------------
+def delete_body(credentials: str = SEED_CREDENTIALS) -> dict[str, Any]:
+    return {"provider_image": {"provider": "p1", "credentials": credentials}}
+
+
+def test_a_provider_delete_without_credentials_is_a_400_and_changes_nothing(client):
+    target_id = complete_target(client)
+    href = f"/imagefactory/provider_images/{push(client, target_id)}"
+    cloud_id = wait_status(client, href)["identifier_on_provider"]
+    result = client.simulate_delete(href)
+    assert result.status_code == 400, result.text
+    assert result.json["description"] == (
+        f"provider image {href.rsplit('/', 1)[1]} is on fakecloud as {cloud_id}: give "
+        "'credentials' (and 'provider', 'target') to delete it there")
+    kept = image(client, href)
+    assert kept["status"] == "COMPLETE"
+    assert kept["identifier_on_provider"] == cloud_id
+    assert cloud_id in fake_cloud.CLOUD
+
+
+def test_deleting_a_queued_push_never_pushes_it(apps, gate):
+    """A push still waiting for an upload slot is deleted at once, without credentials: it
+    was never on the cloud."""
+    client = falcon.testing.TestClient(apps(max_concurrent_uploads=1))
+    target_id = complete_target(client)
+    blocker = push(client, target_id, **gate.parameter())
+    gate.wait_held(blocker, "push")
+    queued = push(client, target_id, marker="queued")
+    href = f"/imagefactory/provider_images/{queued}"
+    assert image(client, href)["status"] == "PENDING"
+    in_cloud = set(fake_cloud.CLOUD)
+    assert client.simulate_delete(href).status_code == 204
+    assert image(client, href)["status"] == "DELETED"
+    gate.release(blocker, "push")
+    assert wait_status(client, f"/imagefactory/provider_images/{blocker}")["status"] \
+        == "COMPLETE"
+    assert image(client, href)["status"] == "DELETED"
+    assert image(client, href)["identifier_on_provider"] is None
+    assert len(set(fake_cloud.CLOUD) - in_cloud) == 1  # the blocker's image alone
+    assert not [r for r in gate.records() if r.image_id == queued]
+
+
+def test_deleting_a_push_that_never_reached_the_cloud_needs_no_credentials(client):
+    target_id = complete_target(client)
+    href = f"/imagefactory/provider_images/{push_with(client, target_id, BAD_CREDENTIALS)}"
+    failed = wait_status(client, href)
+    assert failed["status"] == "FAILED"
+    assert failed["identifier_on_provider"] is None
+    assert client.simulate_delete(href).status_code == 204
+    deleted = image(client, href)
+    assert deleted["status"] == "DELETED"
+    assert deleted["status_detail"]["activity"] == "Deleted (it was never on the provider)"
+
+
+def test_a_delete_the_cloud_refuses_is_deletefailed_and_can_be_retried(client):
+    target_id = complete_target(client)
+    href = f"/imagefactory/provider_images/{push(client, target_id)}"
+    cloud_id = wait_status(client, href)["identifier_on_provider"]
+
+    assert client.simulate_delete(href, json=delete_body(BAD_CREDENTIALS)).status_code == 204
+    refused = wait_status(client, href)
+    assert refused["status"] == "DELETEFAILED", refused["status_detail"]
+    assert refused["status_detail"]["error"] == (
+        "fakecloud refused the credentials: wrong username or password")
+    assert refused["identifier_on_provider"] == cloud_id
+    assert cloud_id in fake_cloud.CLOUD
+    lines = log_of(client, href).splitlines()
+    assert lines[-2].endswith(f"FAILED: {refused['status_detail']['error']}"), lines
+    assert lines[-1].endswith("== DELETEFAILED"), lines
+
+    assert client.simulate_delete(href, json=delete_body()).status_code == 204
+    assert wait_status(client, href)["status"] == "DELETED"
+    assert cloud_id not in fake_cloud.CLOUD
+
+
+def push_with(client: falcon.testing.TestClient, target_id: str, credentials: str) -> str:
+    return post(client, f"/imagefactory/target_images/{target_id}/provider_images",
+                {"provider_image": {"provider": "p1", "credentials": credentials}})["id"]

@@ -65,8 +65,8 @@ def test_a_request_value_wins_over_the_configuration_for_every_plugin_it_reaches
     ({"fake_format": "vhd"}, "parameter 'fake_format' (request): cannot use 'vhd': expected "
                              "a string, one of raw, qcow2"),
     ({"fake_fromat": "raw"}, "unknown parameter 'fake_fromat'; this request takes: callbacks, "
-                             "fake_build_seconds, fake_format, fake_mirror, fake_push_seconds, "
-                             "fake_token, marker"),
+                             "fake_build_seconds, fake_cloud_file, fake_format, fake_gate, "
+                             "fake_mirror, fake_push_seconds, fake_token, marker"),
     ({"generate_icicle": "true"}, "parameter 'generate_icicle' of the original Image Factory "
                                   "is not supported: ICICLE manifests are always generated"),
     ({"fake_mirror": MIRROR}, "parameter 'fake_mirror' (of FakeOS) is set by the operator "
@@ -87,7 +87,8 @@ def test_only_the_parameters_of_the_plugins_a_request_calls_are_known(client):
     answer = post(client, "base_images", 400, template=fake_tdl(),
                   parameters={"fake_push_seconds": 1})
     assert ("unknown parameter 'fake_push_seconds'; this request takes: callbacks, "
-            "fake_build_seconds, fake_mirror, fake_token, marker") in answer["description"]
+            "fake_build_seconds, fake_gate, fake_mirror, fake_token, marker") \
+        in answer["description"]
 
 
 def test_a_push_from_a_target_image_takes_the_cloud_plugins_parameters_only(client, storage):

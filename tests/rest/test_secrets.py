@@ -32,6 +32,7 @@ from imagefactory_core.plugin import (
 )
 from imagefactory_core.plugins import load_plugins
 from imagefactory_core.testing import wait_for_status
+from sqlalchemy import text
 
 from tests.plugins import fake_cloud, fake_os
 
@@ -124,11 +125,47 @@ class LeakyCloud:
         ctx.log(f"deleting with {json.dumps(credentials)}")
 
 
+SERVICE_PASSWORD = "Svc-Pass-6e02-secret"
+REGISTRY_TOKEN = "Reg-Token-a7d1-secret"
+ACCESS_KEY = "Access-Key-0c3b-secret"
+API_KEY = "Api-Key-58e4-secret"
+DB_PASSWORD = "Db-Pass-2f77-secret"
+SECRET_BY_NAME = (SERVICE_PASSWORD, REGISTRY_TOKEN, ACCESS_KEY, API_KEY, DB_PASSWORD)
+
+
+class NamedOS:
+    """Declares parameters whose names say they are secret without declaring them `secret`,
+    and an object parameter with secrets nested at several depths; it logs them, shows them
+    in its progress and runs a command with them."""
+
+    IMAGEFACTORY_PLUGIN_API = "1.0"
+
+    @hookimpl
+    def imagefactory_os_targets(self) -> list[OSTarget]:
+        return [OSTarget("NamedOS", r"\d+", ("x86_64",))]
+
+    @hookimpl
+    def imagefactory_parameters(self) -> list[Parameter]:
+        return [Parameter("named_service_password", "string", help="not declared secret"),
+                Parameter("named_registry_token", "string", help="not declared secret"),
+                Parameter("named_options", "object", help="secrets nested inside")]
+
+    @hookimpl
+    def imagefactory_create_base_image(self, ctx: BuildContext,
+                                       parameters: dict[str, Any]) -> BuildResult:
+        ctx.log(f"parameters: {json.dumps(parameters)}")
+        ctx.progress(50, f"using token {parameters['named_registry_token']}")
+        ctx.run(["echo", f"--password={parameters['named_service_password']}"])
+        got = json.dumps(parameters, sort_keys=True)
+        ctx.body_path.write_bytes(f"NAMEDOS {len(got)}\n".encode())
+        return BuildResult()
+
+
 @pytest.fixture
 def imagefactory_plugins():  # type: ignore[no-untyped-def]
     return load_plugins(discover=False, extra=[
         ("FakeOS", fake_os), ("FakeCloud", fake_cloud), ("LeakyOS", LeakyOS()),
-        ("LeakyCloud", LeakyCloud())])
+        ("LeakyCloud", LeakyCloud()), ("NamedOS", NamedOS())])
 
 
 @pytest.fixture
@@ -213,7 +250,7 @@ def test_no_secret_leaves_through_the_api_logs_callbacks_or_disk(
     leaky = seen.post("/imagefactory/base_images", json={"base_image": {
         "template": tdl("leaky", "LeakyOS"), "parameters": {"callbacks": callbacks[0]}}})
     assert leaky["parameters"]["callbacks"] == [
-        f"http://*****@127.0.0.1:{receiver.port}/hook"]
+        f"http://*****@127.0.0.1:{receiver.port}/*****"]
 
     pushed = seen.post("/imagefactory/provider_images", json={"provider_image": {
         "template": tdl("pushed"), "target": "fakecloud", "provider": "p1",
@@ -332,3 +369,53 @@ def test_credentials_in_a_delete_url_are_refused_and_not_echoed(client):
     assert result.status_code == 400
     assert "request body, never in the URL" in result.json["description"]
     assert_nowhere(result.text, CRED_KEY)
+
+
+def test_parameters_secret_by_name_are_redacted_in_rows_responses_and_logs(
+        client, receiver, imagefactory_config, caplog):
+    """Names alone (``*password*``, ``*token*``, ``access_key``, ``api_key``, at any depth)
+    hide a value from the stored record, every response, the build log and the callbacks,
+    while the plugin still gets it in clear."""
+    caplog.set_level(logging.DEBUG)
+    seen = Seen(client)
+    options = {"access_key": ACCESS_KEY, "region": "eu-west-1",
+               "nested": {"api_key": API_KEY, "servers": [{"db_password": DB_PASSWORD,
+                                                           "port": 5432}]}}
+    parameters = {"named_service_password": SERVICE_PASSWORD,
+                  "named_registry_token": REGISTRY_TOKEN, "named_options": options,
+                  "callbacks": [receiver.url("/named")]}
+    shown = {"named_service_password": "*****", "named_registry_token": "*****",
+             "named_options": {"access_key": "*****", "region": "eu-west-1",
+                               "nested": {"api_key": "*****",
+                                          "servers": [{"db_password": "*****",
+                                                       "port": 5432}]}}}
+    posted = seen.post("/imagefactory/base_images", json={"base_image": {
+        "template": tdl("named", "NamedOS"), "parameters": parameters}})
+    done = seen.settle("base_images", posted["id"])
+    assert done["status"] == "COMPLETE", done["status_detail"]
+    for image in (posted, done):
+        assert {k: v for k, v in image["parameters"].items() if k != "callbacks"} == shown
+
+    store = client.app.services.store
+    with store.engine.connect() as conn:
+        row = conn.execute(text("SELECT parameters, template, activity FROM images "
+                                "WHERE id = :id"), {"id": posted["id"]}).one()
+    stored = json.loads(row.parameters)
+    assert {k: v for k, v in stored.items() if k != "callbacks"} == shown
+    assert_nowhere([row.parameters, row.template, row.activity], *SECRET_BY_NAME)
+
+    got = json.dumps({"named_options": options,
+                      "named_registry_token": REGISTRY_TOKEN,
+                      "named_service_password": SERVICE_PASSWORD}, sort_keys=True)
+    assert store.body_path(posted["id"]).read_bytes() == f"NAMEDOS {len(got)}\n".encode()
+    log = seen.request("GET", f"/imagefactory/base_images/{posted['id']}/log").text
+    assert "--password=*****" in log
+    assert "using token *****" in log
+    assert '"access_key": "*****"' in log
+
+    receiver.wait_for("COMPLETE", "/named")
+    assert_nowhere(seen.texts, *SECRET_BY_NAME)
+    assert_nowhere([r["raw"].decode() for r in receiver.requests], *SECRET_BY_NAME)
+    assert_nowhere([f"{r.name}: {r.getMessage()}\n{r.exc_text or ''}" for r in caplog.records],
+                   *SECRET_BY_NAME)
+    assert_not_stored(imagefactory_config, *SECRET_BY_NAME)

@@ -2,8 +2,9 @@
 
 `ServerProcess` writes a config file, starts the daemon in its own process group, waits until it
 answers, and can stop it with any signal and start it again on the same state directory and
-port. Every process a test started is killed when the test ends, including the ``sleep``
-commands a SIGKILLed server leaves behind (build commands run in their own sessions).
+port. Every process a test started is killed when the test ends, including the build commands
+a SIGKILLed server leaves behind (they run in sessions of their own): the ones its jobs recorded
+in its own work directories, so nothing another test run started is ever looked at.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from typing import Any
 
 import pytest
 import requests
+from imagefactory_core.processes import kill_recorded_groups
 from requests_oauthlib import OAuth1
-
-from tests.plugins.fake_os import sleepers
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGEFACTORY = REPO / ".venv" / "bin" / "imagefactory"
@@ -179,10 +179,9 @@ class ServerProcess:
 
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Make `ServerProcess`es (not started); all are killed at the end of the test, with any
-    ``sleep`` build commands of the durations listed in ``servers.sleeps``."""
+    """Make `ServerProcess`es (not started); all are killed at the end of the test, with the
+    build commands their jobs recorded."""
     made: list[ServerProcess] = []
-    sleeps: list[float] = []
 
     def make(**settings: Any) -> ServerProcess:
         server = ServerProcess(tmp_path / f"server{len(made)}", **settings)
@@ -190,11 +189,8 @@ def servers(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         made.append(server)
         return server
 
-    make.sleeps = sleeps  # type: ignore[attr-defined]
     yield make
     for server in made:
         server.cleanup()
-    for seconds in sleeps:
-        for pid in sleepers(seconds):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for workdir in (server.state_dir / "work").glob("*"):
+            kill_recorded_groups(workdir)

@@ -10,19 +10,17 @@ callback URLs, credentials) travel in the plan and the job; records hold redacte
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import outbound
 from .builds.engine import BuildEngine
 from .builds.job import Job, Plan
 from .config import Config
 from .errors import Conflict, InvalidRequest, NotFound
-from .model import ImageKind, ImageRecord, Status
+from .model import ImageKind, ImageRecord, ImageRef, Status
 from .parameters import Declarations, resolve
 from .plugins import PluginHost, PluginInfo
 from .redaction import REDACTED, redact_parameters, redact_url
@@ -37,16 +35,6 @@ class Request:
 
     parameters: Mapping[str, Any]
     client: str | None = None
-
-
-def _refused_address(url: str, allow: list[str]) -> str | None:
-    """Why the outbound policy refuses `url`'s host when it is an IP address (names are checked
-    when the callback is made, as they may resolve differently then), else None."""
-    try:
-        address = ipaddress.ip_address(urlsplit(url).hostname or "")
-    except ValueError:
-        return None
-    return outbound.policy(allow).check_address(address)
 
 
 class ImageService:
@@ -80,7 +68,7 @@ class ImageService:
             if not usable:
                 raise InvalidRequest(f"parameters.callbacks: {redact_url(str(url))!r} is not "
                                      "an http(s) URL")
-            refused = _refused_address(url, self.config.outbound_allow)
+            refused = self.config.outbound_policy().address_refusal(url)
             if refused:
                 raise InvalidRequest(f"parameters.callbacks: {redact_url(url)!r} is {refused}, "
                                      "which this service does not call (the operator may "
@@ -96,17 +84,38 @@ class ImageService:
     def _plan(self, request: Request, template_text: str | None, template: Template | None,
               called: tuple[PluginInfo, ...], *, os_plugin: str | None,
               cloud_plugin: str | None = None, target: str | None = None,
-              provider: str | dict[str, Any] | None = None) -> Plan:
+              provider: str | dict[str, Any] | None = None,
+              credentials: dict[str, Any] | None = None) -> Plan:
         """Check the request's parameters against the plugins it will call (`called`) and
-        resolve each plugin's values."""
+        resolve each plugin's values; let the cloud plugin check a push's provider."""
         callbacks = self._callbacks(request.parameters)
         declarations = self.plugins.declarations(list(called))
         typed = declarations.check(request.parameters, self._granted(request.client))
         resolved = {info.id: resolve(info.parameters, typed, self.plugins.config_of(info.id))
                     for info in called}
+        if provider is not None:
+            cloud = next(info for info in called if info.id == cloud_plugin)
+            self._check_provider(cloud, target or "", provider, credentials, resolved[cloud.id])
         return Plan(template=template_text, os_plugin=os_plugin, cloud_plugin=cloud_plugin,
                     target=target, parameters=resolved, callbacks=callbacks,
                     provider=provider, _parsed=template)
+
+    def _check_provider(self, cloud: PluginInfo, target: str, provider: str | dict[str, Any],
+                        credentials: dict[str, Any] | None,
+                        parameters: Mapping[str, Any]) -> None:
+        """A 400 when the cloud plugin refuses the provider or credentials (an endpoint the
+        operator did not list, a setting only the operator may choose)."""
+        self.plugins.check_provider(cloud, target, provider, credentials or {}, parameters,
+                                    self.config.outbound_policy())
+
+    def _check_unpush(self, record: ImageRecord, provider: str | dict[str, Any] | None,
+                      credentials: dict[str, Any]) -> None:
+        """Check a provider DELETE's provider (the push's when it gives none) as a push's."""
+        plan = self._stored_plan(record.id)
+        cloud = self.plugins.loaded_by_id(plan.cloud_plugin)
+        if cloud is not None:
+            self._check_provider(cloud, plan.target or "", provider or plan.provider or "",
+                                 credentials, plan.parameters.get(cloud.id, {}))
 
     def _stored_plan(self, image_id: str) -> Plan:
         return Plan.from_json(self.store.sealed(image_id))
@@ -164,6 +173,7 @@ class ImageService:
 
     def _target(self, target: str | None, request: Request, base_image_id: str | None,
                 template_text: str | None, provider: str | dict[str, Any] | None = None,
+                credentials: dict[str, Any] | None = None,
                 ) -> tuple[ImageRecord, Plan, list[PluginInfo]]:
         """Create a target image (and its base first when given a template); return it with
         its plan and the plugins that plan calls."""
@@ -181,7 +191,7 @@ class ImageService:
         called = [os_plugin, cloud]
         plan = self._plan(request, template_text, template, tuple(called),
                           os_plugin=os_plugin.id, cloud_plugin=cloud.id, target=canonical,
-                          provider=provider)
+                          provider=provider, credentials=credentials)
         if not base_image_id:
             base_image_id = self._submit(ImageKind.BASE, plan, request, called).id
         record = self._submit(ImageKind.TARGET, plan, request, called,
@@ -207,12 +217,12 @@ class ImageService:
             called = [cloud]
             plan = self._plan(request, built.template, None, (cloud,),
                               os_plugin=built.os_plugin, cloud_plugin=cloud.id,
-                              target=canonical, provider=provider)
+                              target=canonical, provider=provider, credentials=credentials)
         else:
             if not target:
                 raise InvalidRequest("missing parameter 'target' (a cloud target such as 'ec2')")
             target_image, plan, called = self._target(target, request, base_image_id,
-                                                      template_text, provider)
+                                                      template_text, provider, credentials)
         provider_text = json.dumps(provider) if isinstance(provider, dict) else provider
         return self._submit(ImageKind.PROVIDER, plan, request, called, credentials=credentials,
                             target_image_id=target_image.id, target=target_image.target,
@@ -227,11 +237,11 @@ class ImageService:
                 raise NotFound(f"{kind.value} {image_id} does not belong to {value}")
         return record
 
-    def children(self, record: ImageRecord) -> list[ImageRecord] | None:
+    def children(self, record: ImageRecord) -> list[ImageRef] | None:
         if record.kind is ImageKind.BASE:
-            return self.store.list(ImageKind.TARGET, base_image_id=record.id)
+            return self.store.refs(ImageKind.TARGET, base_image_id=record.id)
         if record.kind is ImageKind.TARGET:
-            return self.store.list(ImageKind.PROVIDER, target_image_id=record.id)
+            return self.store.refs(ImageKind.PROVIDER, target_image_id=record.id)
         return None
 
     def delete(self, record: ImageRecord, request_provider: str | dict[str, Any] | None = None,
@@ -239,6 +249,8 @@ class ImageService:
         if record.status is Status.DELETED:
             return
         if record.kind is ImageKind.PROVIDER:
+            if credentials and record.identifier_on_provider:
+                self._check_unpush(record, request_provider, credentials)
             self.engine.delete_provider(record, request_provider, credentials)
         else:
             self.engine.delete_local(record)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,13 @@ log = logging.getLogger(__name__)
 RESTARTED = "re-queued: the service restarted during the build"
 PUSH_INTERRUPTED = ("the service restarted during the push; credentials are never stored, so "
                     "it cannot resume: POST the provider image again")
+DELETE_INTERRUPTED = ("the service restarted during the delete; DELETE again with "
+                      "credentials")
 STOPPED = "cancelled: the service was stopped during the build; POST the image again"
+ABANDONED = ("the service was stopped and the plugin did not stop within {seconds:.0f} s (it "
+             "ignored the cancellation); {again}")
+END_ATTEMPTS = 3  # writes of a job's end after its first failed (a transiently busy database)
+END_RETRY_PAUSE = 0.5  # seconds, times the attempt number
 
 
 class BuildEngine:
@@ -54,7 +61,8 @@ class BuildEngine:
         self._uploads = ThreadPoolExecutor(config.max_concurrent_uploads, "upload")
         self._lock = threading.RLock()
         self._cancel: dict[str, threading.Event] = {}
-        self._running: set[str] = set()
+        self._running: dict[str, Job] = {}
+        self._abandoned: set[str] = set()  # given up on at shutdown: a late end is not recorded
         self._delete_after_cancel: set[str] = set()
         self._waiting: dict[str, list[Job]] = defaultdict(list)
         self._stopping = False
@@ -62,9 +70,19 @@ class BuildEngine:
     # -- status changes -------------------------------------------------------------------------
     def _set(self, image_id: str, callbacks: list[str], **values: Any) -> ImageRecord:
         record = self.store.update(image_id, **values)
-        if callbacks and "status" in values:
-            self.notifier.notify(callbacks, full(self._base_url(), record))
+        if "status" in values:
+            self._notify(callbacks, record)
         return record
+
+    def _notify(self, callbacks: list[str], record: ImageRecord) -> None:
+        """Tell the image's callbacks about its (already recorded) status. A failure here is
+        logged, never a reason to change the status or to stop the job."""
+        if not callbacks:
+            return
+        try:
+            self.notifier.notify(callbacks, full(self._base_url(), record))
+        except Exception:
+            log.exception("could not queue the status callbacks of image %s", record.id)
 
     def _base_url(self) -> str:
         scheme = "http" if self.config.no_ssl else "https"
@@ -79,10 +97,20 @@ class BuildEngine:
             self._set(record.id, job.plan.callbacks, status=Status.PENDING,
                       activity="Queued" if job.parent_id is None
                       else f"Waiting for image {job.parent_id}")
+            self._schedule_or_fail(job)
+
+    def _schedule_or_fail(self, job: Job) -> None:
+        """Schedule `job`; if even that fails, the image ends FAILED instead of PENDING."""
+        try:
             self._schedule(job)
+        except Exception as exc:
+            log.exception("could not queue image %s", job.image_id)
+            self._fail_cascade(job, f"internal error: it could not be queued: {_describe(exc)}")
 
     def _schedule(self, job: Job) -> None:
         with self._lock:
+            if self._stopping:  # stays PENDING: the next start re-queues it
+                return
             if job.parent_id is not None:
                 parent = self.store.get(job.parent_id)
                 if parent.status.active or parent.status is Status.DELETING:
@@ -97,17 +125,23 @@ class BuildEngine:
             pool.submit(self._execute, job)
 
     def _fail_cascade(self, job: Job, reason: str) -> None:
-        self._cancel.pop(job.image_id, None)
-        self.store.append_log(job.image_id, f"FAILED: {reason}")  # the evidence, then the verdict
-        self._set(job.image_id, job.plan.callbacks, status=Status.FAILED, error=reason,
-                  activity="Parent image did not complete")
-        for child in self._waiting.pop(job.image_id, []):
-            self._fail_cascade(child, f"{job.kind.value} {job.image_id} FAILED: {reason}")
-
-    def _release_children(self, image_id: str) -> None:
         with self._lock:
-            for child in self._waiting.pop(image_id, []):
-                self._schedule(child)
+            self._cancel.pop(job.image_id, None)
+            failed = self._record_end(job, Outcome(Status.FAILED, "Parent image did not complete",
+                                                   error=reason))
+            self._settle_children(job, failed)
+
+    def _settle_children(self, job: Job, outcome: Outcome) -> None:
+        """Queue the jobs waiting for `job`'s image when it completed; else fail them, naming
+        it. One child that cannot be queued fails alone."""
+        children = self._waiting.pop(job.image_id, [])
+        for child in children:
+            if outcome.status is Status.COMPLETE:
+                self._schedule_or_fail(child)
+            else:
+                reason = outcome.error or outcome.status.value.lower()
+                self._fail_cascade(child, f"{job.kind.value} {job.image_id} "
+                                          f"{outcome.status.value}: {reason}")
 
     # -- execution ------------------------------------------------------------------------------
     def _context(self, record: ImageRecord, event: threading.Event) -> BuildContext:
@@ -123,78 +157,137 @@ class BuildEngine:
             log_sink=lambda line: self.store.append_log(record.id, line),
             cancel_event=event,
             sandbox_settings=self.sandbox_settings,
+            outbound=self.config.outbound_policy(),
         )
 
     def _execute(self, job: Job) -> None:
+        """Run one job on a worker thread. Whatever raises — the plugin, the store, the work
+        directory, the callbacks — the image ends with a final status and the thread is free
+        for the next job: nothing stays BUILDING or DELETING until a restart."""
         with self._lock:
             event = self._cancel.get(job.image_id)
             if event is None or event.is_set() or self._stopping:
                 return
-            self._running.add(job.image_id)
-        outcome: Outcome | None = None
+            self._running[job.image_id] = job
         ctx: BuildContext | None = None
+        interrupted: BaseException | None = None
         try:
             record = self.store.get(job.image_id)
             ctx = self._context(record, event)
-            deleting = job.action == "delete"
-            self._set(record.id, job.plan.callbacks,
-                      status=Status.DELETING if deleting else Status.BUILDING,
-                      activity="Starting")
-            outcome = self.work.run(job, record, ctx)
-        except BuildCancelled:
-            outcome = self._cancelled_outcome(job)
-        except (BuildError, InvalidRequest) as exc:
-            outcome = self._failed_outcome(job, ctx, str(exc))
-        except Exception as exc:  # a plugin bug: keep the service up, keep the traceback
-            if ctx is not None:
-                ctx.log(traceback.format_exc())
-            outcome = self._failed_outcome(job, ctx,
-                                           f"internal error: {type(exc).__name__}: {exc}")
-        finally:
-            if ctx is not None:
-                remove_tree(ctx.workdir)
-            if outcome is None:  # a BaseException that is not an Exception: still final
-                outcome = self._failed_outcome(job, ctx, "the worker was interrupted")
-            self._finish(job, outcome)
-
-    def _failed_outcome(self, job: Job, ctx: BuildContext | None, message: str) -> Outcome:
-        shown = ctx.redact(message) if ctx is not None else message
+            outcome = self._outcome(job, record, ctx)
+        except Exception as exc:  # the core's own step failed (the store, the work directory)
+            log.exception("%s of image %s failed outside the plugin", job.action, job.image_id)
+            outcome = self._failed_outcome(job, ctx, f"internal error: {_describe(exc)}")
+        except BaseException as exc:  # not an Exception (SystemExit…): still recorded, re-raised
+            interrupted = exc
+            outcome = self._failed_outcome(job, ctx, "the worker was interrupted")
         if ctx is not None:
-            ctx.log(f"FAILED: {shown}")
-        else:
-            self.store.append_log(job.image_id, f"FAILED: {shown}")
+            self._remove_workdir(ctx.workdir)
+        self._conclude(job, outcome)
+        if interrupted is not None:
+            raise interrupted
+
+    def _outcome(self, job: Job, record: ImageRecord, ctx: BuildContext) -> Outcome:
+        """Do the job's work; how a plugin fails becomes the outcome."""
+        try:
+            self._set(record.id, job.plan.callbacks,
+                      status=Status.DELETING if job.action == "delete" else Status.BUILDING,
+                      activity="Starting")
+            return self.work.run(job, record, ctx)
+        except BuildCancelled:
+            return self._cancelled_outcome(job)
+        except (BuildError, InvalidRequest) as exc:
+            return self._failed_outcome(job, ctx, _message(exc))
+        except Exception as exc:  # a plugin bug: keep the service up, keep the traceback
+            try:
+                ctx.log(traceback.format_exc())
+            except Exception:  # the log itself is broken: `_record_end` reports that
+                log.warning("could not write the traceback into the log of %s", job.image_id)
+            return self._failed_outcome(job, ctx, f"internal error: {_describe(exc)}")
+
+    def _remove_workdir(self, workdir: Path) -> None:
+        try:
+            remove_tree(workdir)
+        except Exception:  # leftovers cost disk space, not correctness: the job still ends
+            log.exception("could not remove the work directory %s", workdir)
+
+    @staticmethod
+    def _failed_outcome(job: Job, ctx: BuildContext | None, message: str) -> Outcome:
+        shown = ctx.redact(message) if ctx is not None else message
         if job.action == "delete":
             return Outcome(Status.DELETEFAILED, "Delete failed", error=shown)
-        self.store.remove_files(job.image_id)
         return Outcome(Status.FAILED, "Failed", error=shown)
 
     def _cancelled_outcome(self, job: Job) -> Outcome:
         if job.action == "delete":
             return Outcome(Status.DELETEFAILED, "Cancelled", error=STOPPED)
-        self.store.remove_files(job.image_id)
         if job.image_id in self._delete_after_cancel:
             return Outcome(Status.DELETED, "Cancelled and deleted")
         if self._stopping:
             return Outcome(Status.FAILED, "Cancelled", error=STOPPED)
         return Outcome(Status.FAILED, "Cancelled", error="cancelled")
 
-    def _finish(self, job: Job, outcome: Outcome) -> None:
-        with self._lock:
-            # log first: a follower of the log stops once it sees the final status
-            self.store.append_log(job.image_id, f"== {outcome.status.value}")
-            record = self.store.finish(job.image_id, outcome)
-            if job.plan.callbacks:
-                self.notifier.notify(job.plan.callbacks, full(self._base_url(), record))
-            self._running.discard(job.image_id)
-            self._cancel.pop(job.image_id, None)
-            self._delete_after_cancel.discard(job.image_id)
-            if outcome.status is Status.COMPLETE:
-                self._release_children(job.image_id)
-            else:
-                reason = outcome.error or outcome.status.value.lower()
-                for child in self._waiting.pop(job.image_id, []):
-                    self._fail_cascade(child, f"{job.kind.value} {job.image_id} "
-                                              f"{outcome.status.value}: {reason}")
+    def _conclude(self, job: Job, outcome: Outcome, *, abandoning: bool = False) -> None:
+        """Record how a job ended, release what it held and settle the jobs waiting for it.
+        Never raises: what fails is logged, and the image still ends final."""
+        with self._lock:  # a DELETE arriving now sees the job either running or ended
+            if job.image_id in self._abandoned and not abandoning:
+                log.warning("image %s ended %s after shutdown gave up on it: not recorded",
+                            job.image_id, outcome.status.value)
+                return
+            if job.action == "build" and outcome.status is not Status.COMPLETE:
+                try:  # a failed or cancelled build keeps no half-written body
+                    self.store.remove_files(job.image_id)
+                except Exception:
+                    log.exception("could not remove the body of image %s", job.image_id)
+            try:
+                outcome = self._record_end(job, outcome)
+            finally:
+                self._running.pop(job.image_id, None)
+                self._cancel.pop(job.image_id, None)
+                self._delete_after_cancel.discard(job.image_id)
+            self._settle_children(job, outcome)
+
+    def _record_end(self, job: Job, outcome: Outcome) -> Outcome:
+        """Write `outcome` (its evidence in the log, then the verdict); return what was
+        recorded. If the outcome cannot be stored (a plugin's result the database refuses, a
+        store error), the image is FAILED (DELETEFAILED) saying why, retried a few times."""
+        try:
+            self._write_end(job, outcome)
+            return outcome
+        except Exception as exc:
+            log.exception("could not record that image %s is %s", job.image_id,
+                          outcome.status.value)
+            outcome = self._failed_outcome(job, None, "internal error: the result could not "
+                                                      f"be recorded: {_describe(exc)}")
+        for attempt in range(1, END_ATTEMPTS + 1):
+            try:
+                self._write_end(job, outcome)
+                return outcome
+            except Exception:
+                log.exception("attempt %d of %d to record that image %s is %s failed",
+                              attempt, END_ATTEMPTS, job.image_id, outcome.status.value)
+                if attempt < END_ATTEMPTS:
+                    time.sleep(END_RETRY_PAUSE * attempt)
+        log.error("image %s keeps its last recorded status until the service restarts",
+                  job.image_id)
+        return outcome
+
+    def _write_end(self, job: Job, outcome: Outcome) -> None:
+        """The evidence, then the verdict: a follower of the log stops once it sees the final
+        status, so the lines saying why come first. A log that cannot be written does not
+        stop the status from being recorded."""
+        lines = [f"== {outcome.status.value}"]
+        if outcome.error and outcome.status in (Status.FAILED, Status.DELETEFAILED):
+            lines.insert(0, f"FAILED: {outcome.error}")
+        try:
+            for line in lines:
+                self.store.append_log(job.image_id, line, closing=True)
+        except Exception:
+            log.exception("could not write the end of the build log of image %s",
+                          job.image_id)
+        record = self.store.finish(job.image_id, outcome)
+        self._notify(job.plan.callbacks, record)
 
     # -- deletion -------------------------------------------------------------------------------
     def delete_local(self, record: ImageRecord) -> None:
@@ -276,36 +369,46 @@ class BuildEngine:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def recover(self) -> None:
-        """Re-queue builds a previous process left unfinished; fail what cannot resume."""
+        """Re-queue builds a previous process left unfinished; fail what cannot resume.
+
+        Base and target images resume from scratch (their plan is sealed in the record) and
+        end COMPLETE as if never interrupted; a push cannot resume (credentials are never
+        stored) and ends FAILED, a provider delete DELETEFAILED, both saying what to do; a
+        base or target delete finishes. One record that cannot be recovered is FAILED alone."""
         for record in self.store.with_status([Status.NEW, Status.PENDING, Status.BUILDING,
                                               Status.DELETING]):
-            remove_tree(self.config.work_dir / record.id)  # what the interrupted run left
-            unreadable = None
             try:
-                plan = Plan.from_json(self.store.sealed(record.id))
-            except BuildError as exc:  # the sealing key changed: not a reason to stay down
-                plan, unreadable = Plan(), str(exc)
-            if record.status is Status.DELETING:
-                if record.kind is ImageKind.PROVIDER:
-                    self._set(record.id, plan.callbacks, status=Status.DELETEFAILED,
-                              error="the service restarted during the delete; DELETE again "
-                                    "with credentials", activity="Delete interrupted")
-                else:
-                    self.store.remove_files(record.id)
-                    self._set(record.id, plan.callbacks, status=Status.DELETED,
-                              activity="Deleted")
-                continue
-            if record.kind is ImageKind.PROVIDER:
-                self.store.append_log(record.id, f"FAILED: {PUSH_INTERRUPTED}")
-                self._set(record.id, plan.callbacks, status=Status.FAILED,
-                          error=PUSH_INTERRUPTED, activity="Push interrupted")
-                continue
+                self._recover(record)
+            except Exception as exc:
+                log.exception("could not recover image %s", record.id)
+                job = Job(record.id, record.kind,
+                          "delete" if record.status is Status.DELETING else "build", None, Plan())
+                self._record_end(job, self._failed_outcome(
+                    job, None, f"internal error: it could not be recovered: {_describe(exc)}"))
+
+    def _recover(self, record: ImageRecord) -> None:
+        remove_tree(self.config.work_dir / record.id)  # what the interrupted run left
+        unreadable = None
+        try:
+            plan = Plan.from_json(self.store.sealed(record.id))
+        except BuildError as exc:  # the sealing key changed: not a reason to stay down
+            plan, unreadable = Plan(), str(exc)
+        deleting = record.status is Status.DELETING
+        job = Job(record.id, record.kind, "delete" if deleting else "build", None, plan)
+        if deleting and record.kind is ImageKind.PROVIDER:
+            self._record_end(job, Outcome(Status.DELETEFAILED, "Delete interrupted",
+                                          error=DELETE_INTERRUPTED))
+        elif deleting:
             self.store.remove_files(record.id)
-            if unreadable:
-                self.store.append_log(record.id, f"FAILED: {unreadable}")
-                self._set(record.id, [], status=Status.FAILED, error=unreadable,
-                          activity="Cannot resume")
-                continue
+            self._set(record.id, plan.callbacks, status=Status.DELETED, activity="Deleted")
+        elif record.kind is ImageKind.PROVIDER:
+            self._record_end(job, Outcome(Status.FAILED, "Push interrupted",
+                                          error=PUSH_INTERRUPTED))
+        elif unreadable:
+            self.store.remove_files(record.id)
+            self._record_end(job, Outcome(Status.FAILED, "Cannot resume", error=unreadable))
+        else:
+            self.store.remove_files(record.id)
             self.store.append_log(record.id, f"== {RESTARTED}")
             record = self.store.update(record.id, status=Status.NEW, percent_complete=0,
                                        activity=RESTARTED, error=None)
@@ -318,7 +421,9 @@ class BuildEngine:
         with self._lock:
             self._stopping = True
             for image_id in self._running:
-                self._cancel[image_id].set()
+                event = self._cancel.get(image_id)
+                if event is not None:
+                    event.set()
         for pool in (self._local, self._uploads):
             pool.shutdown(wait=False, cancel_futures=True)
         done = threading.Event()
@@ -329,7 +434,42 @@ class BuildEngine:
             done.set()
 
         threading.Thread(target=wait_all, daemon=True).start()
-        if not done.wait(timeout):
-            log.error("builds did not stop within %.0f s", timeout)
+        if done.wait(timeout):
+            self.notifier.drain()
+            self.state_lock.release()
+            return
+        stuck = self._abandon_running(timeout)
+        log.error("builds did not stop within %.0f s (%s recorded as such); the state "
+                  "directory stays locked until this process exits", timeout, ", ".join(stuck))
         self.notifier.drain()
-        self.state_lock.release()
+
+    def _abandon_running(self, waited: float) -> list[str]:
+        """End the jobs whose plugin ignored the cancellation: their commands are killed, their
+        work directories removed, and they are recorded FAILED (DELETEFAILED) saying so, so
+        the next start does not run them into the same hang. Their threads still run: the
+        state lock stays held until the process exits, and a late end is not recorded."""
+        with self._lock:
+            stuck = dict(self._running)
+            self._abandoned.update(stuck)
+        for image_id, job in stuck.items():
+            self._remove_workdir(self.config.work_dir / image_id)
+            again = "DELETE it again" if job.action == "delete" else "POST the image again"
+            self._conclude(job, self._failed_outcome(job, None, ABANDONED.format(
+                seconds=waited, again=again)), abandoning=True)
+        return list(stuck)
+
+
+def _message(exc: BaseException) -> str:
+    """`str(exc)`, even for an exception whose message cannot be made."""
+    try:
+        return str(exc)
+    except Exception:
+        return "(its message could not be read)"
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message``, the message cut short (a store error can quote a whole row)."""
+    message = _message(exc).split("\n", 1)[0]
+    if len(message) > 300:
+        message = message[:300] + "…"
+    return f"{type(exc).__name__}: {message}"

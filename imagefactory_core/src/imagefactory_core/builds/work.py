@@ -19,7 +19,7 @@ from ..errors import BuildError
 from ..model import ImageKind, ImageRecord, Outcome, Status
 from ..parameters import secret_values
 from ..plugins import PluginHost, PluginInfo
-from ..processes import kill_recorded_groups
+from ..processes import kill_job_processes, kill_recorded_groups
 from ..store import ImageStore
 from .job import Job, Plan
 
@@ -155,10 +155,11 @@ def _provider_name(provider: str | dict[str, Any] | None) -> str:
 
 
 def remove_tree(path: Any) -> None:
-    """Remove a job's work directory. Commands a killed service left running there are ended
-    first, then mounts left inside are unmounted, so rmtree never descends into a live
-    filesystem."""
+    """Remove a job's work directory. Commands a killed service left running there, and
+    processes the job's commands left behind, are ended first, then mounts left inside are
+    unmounted, so rmtree never descends into a live filesystem."""
     kill_recorded_groups(Path(path))
+    kill_job_processes(Path(path))
     mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True, text=True,
                             check=False).stdout.split()
     for mount in sorted((m for m in mounts if m.startswith(str(path))), reverse=True):
