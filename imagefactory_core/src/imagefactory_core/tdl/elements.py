@@ -27,6 +27,16 @@ def child_text(parent: etree._Element, path: str) -> str | None:
     return None if child is None else string_value(child).strip()
 
 
+def display_name(name: str, element: etree._Element) -> str:
+    """An element's or attribute's `name` on `element` as the template wrote it ("xi:include"),
+    not in lxml's {namespace}name form, when the namespace has a prefix there."""
+    if not name.startswith("{"):
+        return name
+    uri, local = name[1:].split("}", 1)
+    prefix = next((key for key, value in element.nsmap.items() if key and value == uri), None)
+    return f"{prefix}:{local}" if prefix else name
+
+
 def error_at(label: str, message: str, element: etree._Element) -> TemplateError:
     """The error for `message` about `element`, naming its line when the parser knows it."""
     line = element.sourceline

@@ -7,6 +7,7 @@ passed every check, so a plugin can trust their shape.
 from __future__ import annotations
 
 import base64
+import binascii
 from dataclasses import dataclass, field
 
 from .redaction import redact_template
@@ -104,5 +105,12 @@ class Template:
 
 
 def decode_base64(text: str) -> bytes:
-    """The bytes of base64 element text, which may be wrapped over lines and indented."""
-    return base64.b64decode("".join(text.split()), validate=True)
+    """The bytes of base64 element text, which may be wrapped over lines and indented.
+
+    Raises `binascii.Error` for any text that is not base64, non-ASCII text included (which
+    `base64` refuses with a bare `ValueError`, found by fuzzing).
+    """
+    compact = "".join(text.split())
+    if not compact.isascii():
+        raise binascii.Error("only A-Z, a-z, 0-9, '+', '/' and '=' may appear in base64")
+    return base64.b64decode(compact, validate=True)

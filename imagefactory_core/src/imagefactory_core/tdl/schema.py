@@ -18,7 +18,7 @@ from importlib import resources
 from lxml import etree
 
 from ..errors import TemplateError
-from .elements import error_at, string_value
+from .elements import display_name, error_at, string_value
 
 _RNG = "{http://relaxng.org/ns/structure/1.0}"
 _EXPECTED = "{urn:imagefactory:tdl-schema}expected"
@@ -124,12 +124,13 @@ def _problem(element: etree._Element, path: tuple[str, ...]) -> TemplateError | 
 
 
 def _shell(element: etree._Element) -> etree._Element:
-    """A copy of `element` whose child elements are empty; names, lines and text stay."""
-    shell = etree.Element(element.tag, dict(element.attrib))
+    """A copy of `element` whose child elements are empty; names, prefixes, lines and text
+    stay."""
+    shell = etree.Element(element.tag, dict(element.attrib), nsmap=element.nsmap)
     shell.text, shell.sourceline = element.text, element.sourceline
     for child in element:
-        if isinstance(child.tag, str):
-            hollow = etree.SubElement(shell, child.tag)
+        if isinstance(child.tag, str):  # the template's own prefixes name elements in errors
+            hollow = etree.SubElement(shell, child.tag, nsmap=child.nsmap)
             hollow.tail, hollow.sourceline = child.tail, child.sourceline
         else:
             shell.append(copy.copy(child))  # comments and processing instructions
@@ -157,18 +158,23 @@ def _culprit(
 ) -> tuple[etree._Element, etree._LogEntry]:
     """The deepest element the validator's errors name, with its error; libxml2 names the
     outermost failure first and the cause further down."""
-    entries = [(node, entry) for entry in validator.error_log for node in _nodes(document, entry)]
+    # libxml2 writes a namespaced element's path with the template's own prefix ("/os/xi:x")
+    prefixes = {prefix: uri for node in document.iter(etree.Element)
+                for prefix, uri in node.nsmap.items() if prefix}
+    entries = [(node, entry) for entry in validator.error_log
+               for node in _nodes(document, entry, prefixes)]
     if not entries:
         return document, validator.error_log[0]
     return max(entries, key=lambda pair: _depth(pair[0]))
 
 
-def _nodes(document: etree._Element, entry: etree._LogEntry) -> list[etree._Element]:
-    """The elements an error log entry is about."""
+def _nodes(document: etree._Element, entry: etree._LogEntry,
+           prefixes: dict[str, str]) -> list[etree._Element]:
+    """The elements an error log entry is about; `prefixes` resolves those in its path."""
     if not entry.path:
         return []
     try:
-        found = document.getroottree().xpath(entry.path)
+        found = document.getroottree().xpath(entry.path, namespaces=prefixes)
     except etree.XPathError:
         return []
     nodes = [node for node in found if isinstance(node, etree._Element)]
@@ -197,7 +203,8 @@ def _misplaced(node: etree._Element, path: tuple[str, ...]) -> TemplateError:
     parent = node.getparent()
     repeated = path in _patterns() and sum(1 for other in parent if other.tag == node.tag) > 1
     placement = "may appear only once in" if repeated else "not allowed in"
-    return error_at("TDL", f"element <{node.tag}> {placement} <{parent.tag}>", node)
+    shown = display_name(node.tag, node)
+    return error_at("TDL", f"element <{shown}> {placement} <{parent.tag}>", node)
 
 
 def _own_problem(
@@ -208,7 +215,7 @@ def _own_problem(
     missing = [name for name in _required(pattern, "element") if node.find(name) is None]
     # Only the root can be misnamed: every other node's path was made from its own tag.
     if node.tag != path[-1]:
-        message = f"root element must be <{path[-1]}>, not <{node.tag}>"
+        message = f"root element must be <{path[-1]}>, not <{display_name(node.tag, node)}>"
     elif entry.type_name in ("RELAXNG_ERR_VALUE", "RELAXNG_ERR_DATATYPE"):
         value = string_value(node).strip()
         message = f"invalid value {value!r} in <{node.tag}>{_expected(pattern)}"
@@ -232,7 +239,7 @@ def _attribute_problem(
             return f"element <{node.tag}> is missing attribute {name}"
     for name, value in node.attrib.items():
         if name not in declared:
-            return f"attribute {name} not allowed on <{node.tag}>"
+            return f"attribute {display_name(name, node)} not allowed on <{node.tag}>"
         values = _values(declared[name])
         if values and " ".join(value.split()) not in values:
             expected = _expected(declared[name])
