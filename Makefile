@@ -21,3 +21,4 @@ bench:
 	.venv/bin/python bench/base_build
 	.venv/bin/python bench/push_ec2
 	.venv/bin/python bench/push_openstack
+	.venv/bin/python bench/api_load
