@@ -19,8 +19,6 @@ from typing import Any
 import pytest
 from imagefactory_core.testing import make_config, wait_for_status
 
-from tests.plugins.gate import Gate
-
 from .conftest import SEED_CREDENTIALS, fake_tdl
 
 CALLBACK_TIMEOUT = 2.0
@@ -307,8 +305,7 @@ def test_deletion_is_a_status_change_too(client, receiver):
     assert provider_statuses[-2:] == ["DELETING", "DELETED"], provider_statuses
 
 
-def test_cancelled_build_reports_its_deletion(client, receiver, tmp_path):
-    gate = Gate(tmp_path / "gate")
+def test_cancelled_build_reports_its_deletion(client, receiver, gate):
     base = post_base(client, callbacks=[receiver.url("/cancel")], **gate.parameter())
     href = f"/imagefactory/base_images/{base['id']}"
     gate.wait_held(base["id"])

@@ -31,7 +31,6 @@ from imagefactory_core.tdl import redact_template
 from imagefactory_core.testing import make_config, plugin_parameters, wait_for_status
 
 from tests.plugins import fake_cloud, fake_os
-from tests.plugins.gate import Gate
 
 from .conftest import SEED_CREDENTIALS, fake_tdl
 
@@ -76,15 +75,6 @@ def log_of(client: falcon.testing.TestClient, href: str) -> str:
     result = client.simulate_get(f"{href}/log")
     assert result.status_code == 200, result.text
     return result.text
-
-
-@pytest.fixture
-def gate(tmp_path: Path) -> Iterator[Gate]:
-    """This test's gate; whatever it still holds is let go (and its commands killed) after."""
-    made = Gate(tmp_path / "gate")
-    yield made
-    made.release_all()
-    made.kill_all()
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ import pytest
 from imagefactory_core.api.logs import CHUNK
 from imagefactory_core.testing import make_config, wait_for_status
 
-from tests.plugins.gate import Gate
-
 from .conftest import fake_tdl
 
 MAX_LOG_BYTES = 8192
@@ -73,21 +71,16 @@ def test_a_huge_single_line_is_cut_at_the_limit(client):
     assert TRUNCATED in log
 
 
-def test_a_full_log_still_ends_with_why_and_how_the_build_ended(client, tmp_path):
+def test_a_full_log_still_ends_with_why_and_how_the_build_ended(client, gate):
     """The engine's closing lines pass the limit: a reader of a full log learns the verdict."""
-    gate = Gate(tmp_path / "gate")
-    try:
-        result = client.simulate_post("/imagefactory/base_images", json={"base_image": {
-            "template": fake_tdl("fail-me"), "parameters": gate.parameter()}})
-        href = f"/imagefactory/base_images/{result.json['base_image']['id']}"
-        image_id = href.rsplit("/", 1)[1]
-        gate.wait_held(image_id)
-        client.app.services.store.append_log(image_id, "z" * (2 * MAX_LOG_BYTES))
-        gate.release(image_id)
-        assert wait_for_status(client, href)["status"] == "FAILED"
-    finally:
-        gate.release_all()
-        gate.kill_all()
+    result = client.simulate_post("/imagefactory/base_images", json={"base_image": {
+        "template": fake_tdl("fail-me"), "parameters": gate.parameter()}})
+    href = f"/imagefactory/base_images/{result.json['base_image']['id']}"
+    image_id = href.rsplit("/", 1)[1]
+    gate.wait_held(image_id)
+    client.app.services.store.append_log(image_id, "z" * (2 * MAX_LOG_BYTES))
+    gate.release(image_id)
+    assert wait_for_status(client, href)["status"] == "FAILED"
     lines = client.simulate_get(f"{href}/log").content.rstrip(b"\n").splitlines()
     assert TRUNCATED in lines[-3]
     reason = b"FAILED: FakeOS was asked to fail: template name is fail-me"

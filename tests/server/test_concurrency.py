@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -30,14 +29,6 @@ pytestmark = pytest.mark.slow
 
 REQUESTS = 50
 SLOTS = 2
-
-
-@pytest.fixture
-def gate(tmp_path: Path) -> Iterator[Gate]:
-    made = Gate(tmp_path / "gate")
-    yield made
-    made.release_all()
-    made.kill_all()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,14 +58,6 @@ def log_lines(server: ServerProcess, path: str) -> list[str]:
     answer = server.request("GET", f"{path}/log")
     assert answer.status_code == 200, answer.text
     return answer.text.splitlines()
-
-
-@pytest.fixture
-def gate(tmp_path: Path) -> Any:
-    made = Gate(tmp_path / "gate")
-    yield made
-    made.release_all()
-    made.kill_all()
 
 
 def wait_held_again(gate: Gate, image_id: str, step: str, before: int) -> int:
