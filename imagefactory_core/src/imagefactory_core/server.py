@@ -1,11 +1,12 @@
 """`imagefactory serve`: the Falcon app on gunicorn.
 
 Process model (embedded default): ONE gunicorn worker process with a pool of threads
-(`gthread`). The build engine lives in that process, so the API and the builds share the
-SQLite database without cross-process locking and cancellation is a threading.Event. Builds run
-their heavy work in subprocesses (mmdebstrap, qemu-img …), so the GIL is not the limit. More
-workers would each start an engine; scale-out uses PostgreSQL and separate build workers
-(docs/architecture.md).
+(`gthread`, as `httpworker.HeadBufferingWorker`: request heads are read by its event loop, so a
+slow client cannot hold a thread while its head trickles in). The build engine lives in that
+process, so the API and the builds share the SQLite database without cross-process locking
+and cancellation is a threading.Event. Builds run their heavy work in subprocesses
+(mmdebstrap, qemu-img …), so the GIL is not the limit. More workers would each start an
+engine; scale-out uses PostgreSQL and separate build workers (docs/architecture.md).
 
 SIGTERM (or SIGINT) stops gunicorn gracefully; the worker's exit hook cancels running builds,
 which end FAILED saying the service was stopped. Queued builds stay PENDING and are re-queued
@@ -23,6 +24,7 @@ from gunicorn.glogging import Logger as GunicornLogger
 
 from .api.app import create_app
 from .config import Config
+from .httpworker import HeadBufferingWorker
 from .loglines import OneLineArgs
 from .tls import ensure_certificate, load_check
 
@@ -69,7 +71,8 @@ class Server(BaseApplication):  # type: ignore[misc]
             "bind": f"[{config.address}]:{config.port}" if ":" in config.address
             else f"{config.address}:{config.port}",
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": type("ImagefactoryWorker", (HeadBufferingWorker,),
+                                 {"head_seconds": config.request_head_seconds}),
             "threads": config.server_threads,
             "timeout": 120,
             "graceful_timeout": 60,
@@ -111,6 +114,8 @@ def serve(config: Config) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # paths and names a client sent: one line each
         handler.addFilter(OneLineArgs())
+    for level, notice in config.notices:  # how the original's settings were read, once
+        log.log(level, "%s", notice)
     if config.no_ssl:
         log.warning("TLS is OFF (--no-ssl): requests and OAuth signatures travel in clear. "
                     "Development only.")
