@@ -16,7 +16,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from imagefactory_core.errors import BuildError, NotFound
 from imagefactory_core.model import ImageKind, Status
-from imagefactory_core.store import ImageStore, Sealer, SqlNonceStore, open_database
+from imagefactory_core.store import (
+    ImageStore,
+    RecordCache,
+    Sealer,
+    SqlNonceStore,
+    open_database,
+)
 from imagefactory_core.store.schema import metadata
 
 ROOTPW = "Sealed-Rootpw-31f7"
@@ -30,9 +36,12 @@ def migrated(tmp_path: Path) -> sa.Engine:
     return open_database(f"sqlite:///{tmp_path / 'migrated.db'}")
 
 
-@pytest.fixture
-def store(tmp_path: Path, migrated: sa.Engine) -> ImageStore:
-    return ImageStore(migrated, tmp_path / "storage", Sealer(tmp_path / "secret.key"))
+@pytest.fixture(params=["uncached", "cached"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, migrated: sa.Engine) -> ImageStore:
+    """Every record test runs on both stores: the embedded mode's, with a `RecordCache`, must
+    behave exactly as the one without."""
+    return ImageStore(migrated, tmp_path / "storage", Sealer(tmp_path / "secret.key"),
+                      cache=RecordCache() if request.param == "cached" else None)
 
 
 def describe(engine: sa.Engine) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 Each change is committed before the method returns, so whatever the API shows has been
 persisted. Bodies are ``<storage>/<uuid>.body``; build logs ``<storage>/<uuid>.log``.
+
+With a `RecordCache` (embedded mode: this process is the database's only writer), `get` and
+`refs` answer from memory, and every method that writes tells the cache after its commit.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Select, bindparam, case, insert, select, update
+from sqlalchemy import Engine, Select, and_, bindparam, case, insert, select, update
 
 from ..errors import NotFound
 from ..model import ImageKind, ImageRecord, ImageRef, Outcome, Status, StatusDetail
+from .cache import RecordCache
 from .schema import images
 from .sealing import Sealer
 
@@ -39,6 +43,25 @@ def _refs_query(links: tuple[str, ...], include_deleted: bool) -> Select[Any]:
     return query.order_by(images.c.created_at)
 
 
+# The images made from one (a base's targets, a target's provider images): their kind, and
+# their column naming it.
+_CHILDREN = {ImageKind.BASE: (ImageKind.TARGET, "base_image_id"),
+             ImageKind.TARGET: (ImageKind.PROVIDER, "target_image_id")}
+
+
+@functools.cache
+def _with_children_query(kind: ImageKind) -> Select[Any]:
+    """One image's row once for each of its children (ids as `child_id`, oldest first), or
+    once with `child_id` NULL when it has none."""
+    child_kind, link = _CHILDREN[kind]
+    child = images.alias("child")
+    joined = images.outerjoin(child, and_(child.c.kind == child_kind.value,
+                                          child.c[link] == images.c.id,
+                                          child.c.status != Status.DELETED.value))
+    return (select(images, child.c.id.label("child_id")).select_from(joined)
+            .where(images.c.id == bindparam("image_id")).order_by(child.c.created_at))
+
+
 DEFAULT_MAX_LOG_BYTES = 64 * 1024 * 1024
 # Room kept at the end of a full log for the line saying it was truncated.
 _TRUNCATION_ROOM = 256
@@ -47,11 +70,13 @@ CLOSING_LINE_BYTES = 4096
 
 class ImageStore:
     def __init__(self, engine: Engine, storage_dir: Path, sealer: Sealer, *,
-                 max_log_bytes: int = DEFAULT_MAX_LOG_BYTES):
+                 max_log_bytes: int = DEFAULT_MAX_LOG_BYTES, cache: RecordCache | None = None):
+        """`cache` only when no other process writes the database (see `store.cache`)."""
         self.engine = engine
         self.storage_dir = storage_dir
         self.sealer = sealer
         self.max_log_bytes = max_log_bytes
+        self.cache = cache
         storage_dir.mkdir(parents=True, exist_ok=True)
 
     # -- paths ------------------------------------------------------------------------------------
@@ -126,15 +151,41 @@ class ImageStore:
                 parameters=json.dumps(parameters), properties="{}",
                 created_at=now, updated_at=now, **links,
             ))
+        if self.cache is not None:
+            self.cache.forget_group(kind)
         return self.get(image_id)
 
     def get(self, image_id: str, kind: ImageKind | None = None) -> ImageRecord:
+        if self.cache is not None:
+            record = self.cache.get(image_id, lambda: self._load(image_id), _record_cost)
+        else:
+            record = self._load(image_id)
+        if record is None or (kind is not None and record.kind is not kind):
+            raise _not_found(image_id, kind)
+        return record
+
+    def get_with_children(self, image_id: str,
+                          kind: ImageKind) -> tuple[ImageRecord, list[ImageRef] | None]:
+        """An image and what `refs` lists of the images made from it (a base's target images,
+        a target's provider images; None for a provider image): what a status poll shows.
+        Without a cache, one query: about 60 % of the cost of `get` and `refs`
+        (docs/reliability.md)."""
+        if kind not in _CHILDREN:
+            return self.get(image_id, kind), None
+        child_kind, link = _CHILDREN[kind]
+        if self.cache is not None:
+            return self.get(image_id, kind), self.refs(child_kind, **{link: image_id})
+        with self.engine.connect() as conn:
+            rows = conn.execute(_with_children_query(kind), {"image_id": image_id}).all()
+        if not rows or rows[0].kind != kind.value:
+            raise _not_found(image_id, kind)
+        return self._record(rows[0]), [ImageRef(row.child_id, child_kind) for row in rows
+                                       if row.child_id is not None]
+
+    def _load(self, image_id: str) -> ImageRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(_BY_ID, {"image_id": image_id}).first()
-        if row is None or (kind is not None and row.kind != kind.value):
-            noun = kind.value if kind else "image"
-            raise NotFound(f"{noun} {image_id} not found")
-        return self._record(row)
+        return None if row is None else self._record(row)
 
     def list(self, kind: ImageKind, *, include_deleted: bool = False,
              **links: str) -> list[ImageRecord]:
@@ -150,10 +201,19 @@ class ImageStore:
     def refs(self, kind: ImageKind, *, include_deleted: bool = False,
              **links: str) -> list[ImageRef]:
         """Which images `list` would return, oldest first, without loading them."""
+        if self.cache is None:
+            return list(self._load_refs(kind, include_deleted, links))
+        key = (kind, include_deleted, tuple(sorted(links.items())))
+        refs = self.cache.get(key, lambda: self._load_refs(kind, include_deleted, links),
+                              lambda found: 64 + 64 * len(found), group=kind)
+        return list(refs or ())
+
+    def _load_refs(self, kind: ImageKind, include_deleted: bool,
+                   links: dict[str, str]) -> tuple[ImageRef, ...]:
         query = _refs_query(tuple(sorted(links)), include_deleted)
         with self.engine.connect() as conn:
             ids = conn.execute(query, {"kind": kind.value, **links}).scalars().all()
-        return [ImageRef(image_id, kind) for image_id in ids]
+        return tuple(ImageRef(image_id, kind) for image_id in ids)
 
     def with_status(self, statuses: Iterable[Status]) -> list[ImageRecord]:
         wanted = [s.value for s in statuses]
@@ -179,7 +239,13 @@ class ImageStore:
         values["updated_at"] = datetime.now(UTC)
         with self.engine.begin() as conn:
             conn.execute(update(images).where(images.c.id == image_id).values(**values))
-        return self.get(image_id)
+        if self.cache is None:
+            return self.get(image_id)
+        self.cache.forget(image_id)
+        record = self.get(image_id)
+        if "status" in values:  # DELETED images leave their kind's listings
+            self.cache.forget_group(record.kind)
+        return record
 
     def finish(self, image_id: str, outcome: Outcome) -> ImageRecord:
         """Record how a job ended: its final status and what it made."""
@@ -205,12 +271,24 @@ class ImageStore:
             values["activity"] = activity
         with self.engine.begin() as conn:
             conn.execute(update(images).where(images.c.id == image_id).values(**values))
+        if self.cache is not None:
+            self.cache.forget(image_id)
 
     def remove_files(self, image_id: str) -> None:
         """Delete the body (the log stays: it explains what happened)."""
         for path in (self.body_path(image_id),):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def _not_found(image_id: str, kind: ImageKind | None) -> NotFound:
+    return NotFound(f"{kind.value if kind else 'image'} {image_id} not found")
+
+
+def _record_cost(record: ImageRecord) -> int:
+    """Roughly the bytes a cached record holds: its texts, and room for the rest."""
+    return 1024 + sum(len(text or "") for text in (record.template, record.icicle)) + len(
+        json.dumps(record.parameters)) + len(json.dumps(record.properties))
 
 
 def _whole_characters(data: bytes) -> bytes:
