@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.rest.conftest import SEED_CREDENTIALS, fake_tdl
 
-from .conftest import CLIENTS, IMAGEFACTORY, REPO, ServerProcess
+from . import clirun
+from .conftest import ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -28,72 +29,69 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         process.cleanup()
 
 
-def cli(server: ServerProcess, *args: str, signed: bool = True,
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def cli(server: ServerProcess, home: Path, *args: str, signed: bool = True,
         check: bool = True) -> subprocess.CompletedProcess[str]:
-    key, secret = next(iter(CLIENTS.items()))
-    auth = ["--key", key, "--secret", secret] if signed else []
+    """`imagefactory VERB --url … [--key … --secret …] ARGS…`, JSON output."""
     verb, *rest = args
-    result = subprocess.run(
-        [str(IMAGEFACTORY), verb, "--url", server.url.removesuffix("/imagefactory"), *auth,
-         *rest],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
-        env={k: v for k, v in os.environ.items() if not k.startswith("IMAGEFACTORY_")})
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+    auth = clirun.signed(server) if signed else ["--url", clirun.service_url(server)]
+    return clirun.run(home, verb, *auth, "--output", "json", *rest, check=check)
 
 
-def test_build_push_inspect_download_and_delete(server, tmp_path):
+def test_build_push_inspect_download_and_delete(server, home, tmp_path):
     template = tmp_path / "fake.tdl"
     template.write_text(fake_tdl("cli"))
-    base = json.loads(cli(server, "base-image", str(template), "--wait").stdout)
+    base = json.loads(cli(server, home, "base-image", str(template), "--wait").stdout)
     assert base["status"] == "COMPLETE"
-    target = json.loads(cli(server, "target-image", "fakecloud", "--base-image", base["id"],
-                            "--wait").stdout)
+    target = json.loads(cli(server, home, "target-image", "fakecloud", "--base-image",
+                            base["id"], "--wait").stdout)
     assert (target["status"], target["base_image_id"]) == ("COMPLETE", base["id"])
 
     credentials = tmp_path / "credentials.xml"
     credentials.write_text(SEED_CREDENTIALS)
-    pushed = json.loads(cli(server, "provider-image", "fakecloud", "fake-1", str(credentials),
-                            "--target-image", target["id"], "--wait").stdout)
+    pushed = json.loads(cli(server, home, "provider-image", "fakecloud", "fake-1",
+                            str(credentials), "--target-image", target["id"], "--wait").stdout)
     assert pushed["status"] == "COMPLETE"
     assert pushed["identifier_on_provider"].startswith("fake-")
 
-    listing = cli(server, "images").stdout
+    listing = cli(server, home, "images").stdout
     assert all(i in listing for i in (base["id"], target["id"], pushed["id"]))
-    shown = json.loads(cli(server, "show", target["id"]).stdout)
+    shown = json.loads(cli(server, home, "show", target["id"]).stdout)
     assert shown["target"] == "fakecloud"
-    assert "wrote" in cli(server, "log", base["id"]).stdout
-    plugins = json.loads(cli(server, "plugins").stdout)["plugins"]
+    assert "wrote" in cli(server, home, "log", base["id"]).stdout
+    plugins = json.loads(cli(server, home, "plugins").stdout)["plugins"]
     assert {"tests.plugins.fake_os", "tests.plugins.fake_cloud"} <= {p["id"] for p in plugins}
 
     output = tmp_path / "disk.raw"
-    cli(server, "download", base["id"], str(output))
+    cli(server, home, "download", base["id"], str(output))
     body = server.state_dir / "storage" / f"{base['id']}.body"
     assert hashlib.sha256(output.read_bytes()).digest() == \
         hashlib.sha256(body.read_bytes()).digest()
 
-    cli(server, "delete", pushed["id"], "--provider", "fake-1", "--credentials",
+    cli(server, home, "delete", pushed["id"], "--provider", "fake-1", "--credentials",
         str(credentials))
     assert server.wait_for(f"/provider_images/{pushed['id']}")["status"] == "DELETED"
-    cli(server, "delete", target["id"])
+    cli(server, home, "delete", target["id"])
     assert server.get(f"/target_images/{target['id']}")["status"] == "DELETED"
 
 
-def test_unsigned_writes_fail_with_the_servers_message(server, tmp_path):
+def test_unsigned_writes_fail_with_the_servers_message(server, home, tmp_path):
     template = tmp_path / "fake.tdl"
     template.write_text(fake_tdl("unsigned"))
-    result = cli(server, "base-image", str(template), signed=False, check=False)
+    result = cli(server, home, "base-image", str(template), signed=False, check=False)
     assert result.returncode != 0
     assert "HTTP 401" in result.stderr
     assert "Authorization" in result.stderr or "OAuth" in result.stderr
 
 
-def test_unknown_image_is_a_clear_error(server):
-    result = cli(server, "show", "no-such-image", check=False)
+def test_unknown_image_is_a_clear_error(server, home):
+    result = cli(server, home, "show", "no-such-image", check=False)
     assert result.returncode != 0
     assert "no image no-such-image" in result.stderr
-
 
 
 def test_a_kept_alive_connection_outlives_a_client_poll_interval(server: ServerProcess):
