@@ -606,15 +606,19 @@ def delete_body(credentials: str = SEED_CREDENTIALS) -> dict[str, Any]:
     return {"provider_image": {"provider": "p1", "credentials": credentials}}
 
 
-def test_a_provider_delete_without_credentials_is_a_400_and_changes_nothing(client):
+def test_a_provider_delete_naming_a_cloud_without_credentials_is_a_400_and_changes_nothing(
+        client):
+    """A body-less DELETE forgets the image (tests/rest/test_migration_rest.py); one that
+    names the cloud meant to delete it there."""
     target_id = complete_target(client)
     href = f"/imagefactory/provider_images/{push(client, target_id)}"
     cloud_id = wait_status(client, href)["identifier_on_provider"]
-    result = client.simulate_delete(href)
+    result = client.simulate_delete(href, json={"provider_image": {"provider": "p1"}})
     assert result.status_code == 400, result.text
     assert result.json["description"] == (
         f"provider image {href.rsplit('/', 1)[1]} is on fakecloud as {cloud_id}: give "
-        "'credentials' (and 'provider', 'target') to delete it there")
+        "'credentials' (and 'provider', 'target') to delete it there, or none of them to "
+        "forget the image and leave it on the cloud")
     kept = image(client, href)
     assert kept["status"] == "COMPLETE"
     assert kept["identifier_on_provider"] == cloud_id

@@ -2,7 +2,8 @@
 
 The keys are the original Image Factory's where they still make sense (`debug`, `no_ssl`,
 `no_oauth`, `clients`, `max_concurrent_local_sessions`, `image_manager_args.storage_path`,
-`tdl_require_root_pw`); the rest are new and documented in docs/operators.md.
+`tdl_require_root_pw`); the rest are new and documented in docs/operators.md. A file in the
+original's own format, and its daemon's option spellings, are read by `legacyconfig`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from . import legacyconfig
 from .errors import InvalidRequest
 from .outbound import OutboundPolicy
 from .sandbox.policy import EgressPolicy
@@ -50,6 +52,7 @@ class Config:
     callback_timeout: float = 10.0
     callback_retries: int = 3
     server_threads: int = 16
+    request_head_seconds: float = 10.0
     log_followers: int = 4
     log_follow_seconds: int = 3600
     max_log_bytes: int = 64 * 1024 * 1024
@@ -64,6 +67,10 @@ class Config:
     sandbox_wall_seconds: int = 0
     sandbox_network: str = "egress"
     sandbox_egress_allow: list[str] = field(default_factory=list)
+    # Not a key: what reading the sources found to say, as (log level, message) — the
+    # original's keys that are not used, how its others were mapped; `serve` logs it once.
+    notices: list[tuple[int, str]] = field(default_factory=list, init=False, repr=False,
+                                           compare=False)
 
     # -- derived locations ----------------------------------------------------------------------
     @property
@@ -116,7 +123,9 @@ class Config:
             egress_allow=tuple(self.sandbox_egress_allow))
 
 
-_FIELDS = {f.name: f for f in fields(Config)}
+_FIELDS = {f.name: f for f in fields(Config) if f.init}
+# What a file may hold: the fields, and the original's nesting of one of them.
+_KEYS = {*_FIELDS, "image_manager_args"}
 
 
 # Smallest value that works; below it the service would fail later with an obscure error.
@@ -125,7 +134,8 @@ _MINIMUM = {"sandbox_memory_mib": 64, "sandbox_processes": 16, "sandbox_tree_mib
             "port": 1, "max_concurrent_local_sessions": 1, "max_concurrent_uploads": 1,
             "server_threads": 1, "max_request_bytes": 1, "log_followers": 1,
             "log_follow_seconds": 1, "max_log_bytes": 4096, "max_template_bytes": 1,
-            "callback_timeout": 0.001, "callback_retries": 0, "oauth_timestamp_window": 1}
+            "callback_timeout": 0.001, "callback_retries": 0, "oauth_timestamp_window": 1,
+            "request_head_seconds": 0.1}
 _MAXIMUM = {"port": 65535}
 # Element type of the dict and list fields.
 _ITEMS = {"clients": str, "plugins": dict, "disabled_plugins": str, "plugin_modules": str,
@@ -190,8 +200,12 @@ def _from_mapping(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "image_manager_args" and isinstance(value, Mapping):
+            unknown = sorted(set(value) - {"storage_path"})
+            if unknown:
+                raise InvalidRequest(f"{source}: unknown configuration key "
+                                     f"'image_manager_args.{unknown[0]}' (only storage_path)")
             if "storage_path" in value:
-                values["storage_path"] = value["storage_path"]
+                values["storage_path"] = _coerce("storage_path", value["storage_path"])
             continue
         name = key.replace("-", "_")
         if name not in _FIELDS:
@@ -217,13 +231,16 @@ def load_config(
     """Read the config file, then the environment, then `overrides` (the command line).
 
     The file is `path`, else ``$IMAGEFACTORY_CONFIG``, else /etc/imagefactory/imagefactory.conf
-    when it exists. ``IMAGEFACTORY_DISABLED_PLUGINS`` is a comma-separated list.
+    when it exists. ``IMAGEFACTORY_DISABLED_PLUGINS`` is a comma-separated list. A file in the
+    original Image Factory's format is read leniently (`legacyconfig`), ours strictly; the
+    returned config's `notices` say what the log should about either.
     """
     env = os.environ if env is None else env
     chosen = path or (Path(env["IMAGEFACTORY_CONFIG"]) if env.get("IMAGEFACTORY_CONFIG") else None)
     if chosen is None and DEFAULT_CONFIG_FILE.exists():
         chosen = DEFAULT_CONFIG_FILE
     values: dict[str, Any] = {}
+    notices: list[tuple[int, str]] = []
     if chosen is not None:
         try:
             raw = json.loads(Path(chosen).read_text())
@@ -231,7 +248,15 @@ def load_config(
             raise InvalidRequest(f"cannot read configuration file {chosen}: {exc}") from exc
         if not isinstance(raw, dict):
             raise InvalidRequest(f"configuration file {chosen} must hold a JSON object")
+        if legacyconfig.is_original(raw):
+            read = legacyconfig.translate(raw, _KEYS, str(chosen), lenient=True)
+            raw, notices = read.values, read.notices
         values.update(_from_mapping(raw, str(chosen)))
     values.update(_from_environment(env))
-    values.update(_from_mapping(overrides or {}, "command line"))
-    return Config(**values)
+    # the command line may use the original daemon's spellings (`legacyconfig.SERVE_OPTIONS`)
+    given = legacyconfig.translate(overrides or {}, _KEYS, "command line", lenient=False,
+                                   spelling=legacyconfig.option_spelling)
+    values.update(_from_mapping(given.values, "command line"))
+    config = Config(**values)
+    config.notices = [*notices, *given.notices]
+    return config

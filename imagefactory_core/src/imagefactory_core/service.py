@@ -231,26 +231,55 @@ class ImageService:
     # -- reading and deleting -------------------------------------------------------------------
     def get(self, kind: ImageKind, image_id: str, **parents: str) -> ImageRecord:
         """One image; `parents` (e.g. ``base_image_id=…``) must match for nested URLs."""
-        record = self.store.get(image_id, kind)
-        for column, value in parents.items():
-            if getattr(record, column) != value:
-                raise NotFound(f"{kind.value} {image_id} does not belong to {value}")
-        return record
+        return _belonging(self.store.get(image_id, kind), parents)
 
-    def children(self, record: ImageRecord) -> list[ImageRef] | None:
-        if record.kind is ImageKind.BASE:
-            return self.store.refs(ImageKind.TARGET, base_image_id=record.id)
-        if record.kind is ImageKind.TARGET:
-            return self.store.refs(ImageKind.PROVIDER, target_image_id=record.id)
-        return None
+    def get_with_children(self, kind: ImageKind, image_id: str,
+                          **parents: str) -> tuple[ImageRecord, list[ImageRef] | None]:
+        """`get`, and the images made from it (None for a provider image)."""
+        record, children = self.store.get_with_children(image_id, kind)
+        return _belonging(record, parents), children
 
     def delete(self, record: ImageRecord, request_provider: str | dict[str, Any] | None = None,
-               credentials: dict[str, Any] | None = None) -> None:
+               credentials: dict[str, Any] | None = None, *, target: str | None = None,
+               request: Request | None = None) -> None:
+        """Delete an image. A provider image is deleted on its cloud with `credentials` (by
+        the plugin that pushed it: `target` only says the client means the cloud); a DELETE
+        that names no cloud (no provider, target or credentials) forgets it and leaves it
+        there. The request's ``callbacks`` hear the deletion."""
+        callbacks = self._delete_callbacks(request)
+        cloud = [name for name, value in (("provider", request_provider),
+                                          ("credentials", credentials), ("target", target))
+                 if value]
+        if cloud and record.kind is not ImageKind.PROVIDER:
+            kind = record.kind.singular.replace("_", " ")
+            raise InvalidRequest(f"{', '.join(cloud)}: only provider images are deleted on a "
+                                 f"cloud; DELETE a {kind} without them")
         if record.status is Status.DELETED:
             return
         if record.kind is ImageKind.PROVIDER:
             if credentials and record.identifier_on_provider:
                 self._check_unpush(record, request_provider, credentials)
-            self.engine.delete_provider(record, request_provider, credentials)
+            self.engine.delete_provider(record, request_provider, credentials, callbacks,
+                                        forget=not cloud)
         else:
-            self.engine.delete_local(record)
+            self.engine.delete_local(record, callbacks)
+
+    def _delete_callbacks(self, request: Request | None) -> list[str]:
+        """The callbacks a DELETE names: the one parameter it takes (the delete runs with the
+        parameters its image was built or pushed with)."""
+        if request is None:
+            return []
+        other = sorted(set(request.parameters) - {"callbacks"})
+        if other:
+            raise InvalidRequest(f"parameter(s) {', '.join(other)}: a DELETE takes only "
+                                 "'callbacks'; it runs with the parameters its image was built "
+                                 "or pushed with")
+        return self._callbacks(request.parameters)
+
+
+def _belonging(record: ImageRecord, parents: dict[str, str]) -> ImageRecord:
+    """`record`, if its parent links are `parents` (the ids a nested URL names)."""
+    for column, value in parents.items():
+        if getattr(record, column) != value:
+            raise NotFound(f"{record.kind.value} {record.id} does not belong to {value}")
+    return record

@@ -18,10 +18,17 @@ from ..config import Config
 from ..model import ImageKind
 from ..plugins import PluginHost, load_plugins
 from ..service import ImageService
-from ..store import ImageStore, Sealer, SqlNonceStore, open_database
+from ..store import ImageStore, RecordCache, Sealer, SqlNonceStore, open_database
 from . import errors
 from .logs import Followers
-from .media import FORM_TYPE, XML_TYPES, JSONHandler, XMLHandler
+from .media import (
+    FORM_TYPE,
+    MULTIPART_TYPE,
+    XML_TYPES,
+    JSONHandler,
+    XMLHandler,
+    multipart_handler,
+)
 from .middleware import BodyLimit, RequireJSONAccept
 from .oauth import OAuthMiddleware
 from .openapi import OpenAPIDocument
@@ -72,8 +79,11 @@ def build_services(config: Config, plugins: PluginHost | None = None) -> Service
     engine_db = open_database(config.db_url, config.server_threads
                               + config.max_concurrent_local_sessions
                               + config.max_concurrent_uploads + 1)
+    # The state directory's own database has one writer, this process (the engine holds the
+    # state lock), so records may be cached; a database_url may be shared (store/cache.py).
     store = ImageStore(engine_db, config.storage_dir, Sealer(config.secret_key_file),
-                       max_log_bytes=config.max_log_bytes)
+                       max_log_bytes=config.max_log_bytes,
+                       cache=RecordCache() if config.database_url is None else None)
     plugins = plugins or load_plugins(disabled=config.disabled_plugins,
                                      modules=config.plugin_modules)
     plugins.configure(config.plugins)
@@ -122,7 +132,8 @@ def create_app(config: Config, plugins: PluginHost | None = None,
     middleware.append(RequireJSONAccept())
     app = ImageFactoryApp(middleware=middleware)
     handlers = {falcon.MEDIA_JSON: JSONHandler(),
-                FORM_TYPE: falcon.media.URLEncodedFormHandler()}
+                FORM_TYPE: falcon.media.URLEncodedFormHandler(),
+                MULTIPART_TYPE: multipart_handler(config.max_request_bytes)}
     handlers.update(dict.fromkeys(XML_TYPES, XMLHandler()))
     app.req_options.media_handlers = falcon.media.Handlers(handlers)
     app.req_options.strip_url_path_trailing_slash = True

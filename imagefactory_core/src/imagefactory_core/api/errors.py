@@ -26,8 +26,8 @@ _DEFAULT_DESCRIPTIONS = {
     406: "This resource answers application/json only; send Accept: application/json.",
     411: "Send the request body with a Content-Length header.",
     413: "The request body is too large.",
-    415: "Use Content-Type application/json, application/xml or "
-         "application/x-www-form-urlencoded.",
+    415: "Use Content-Type application/json, application/xml, "
+         "application/x-www-form-urlencoded or multipart/form-data.",
 }
 
 

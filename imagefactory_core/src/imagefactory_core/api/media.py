@@ -3,6 +3,8 @@
 JSON   {"target_image": {"target": "ec2", "parameters": {…}}}
 XML    <target_image><target>ec2</target></target_image>
 form   target=ec2&provider=ec2-us-east-1&credentials=<provider_credentials>…
+       or the same fields as multipart/form-data (``curl -F``, as the original took them),
+       where a field may also be a file part (``-F template=@web.tdl``)
 
 XML bodies and XML credentials go through the project's one safe XML parser
 (`imagefactory_core.tdl.safexml`): decoded as their byte order mark or XML declaration says, a
@@ -18,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import falcon
-from falcon.media import BaseHandler
+from falcon.media import BaseHandler, MultipartFormHandler
+from falcon.media.multipart import MultipartForm
 from lxml import etree
 
 from .. import jsontext
@@ -27,6 +30,7 @@ from ..tdl.safexml import parse_xml, xml_text
 
 XML_TYPES = ("application/xml", "text/xml")
 FORM_TYPE = "application/x-www-form-urlencoded"
+MULTIPART_TYPE = "multipart/form-data"
 FIELDS = ("template", "target", "provider", "credentials", "parameters", "base_image_id",
           "target_image_id")
 # The body limit (max_request_bytes) refuses larger bodies first; this bounds the parser itself.
@@ -111,6 +115,8 @@ def read_image_request(req: falcon.Request, singular: str, *, body_required: boo
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if content_type in XML_TYPES:
         return _from_xml(req.get_media(), singular)
+    if content_type == MULTIPART_TYPE:
+        return _from_fields(_multipart_fields(req.get_media()))
     if content_type == FORM_TYPE:
         media = req.get_media()
         repeated = sorted(k for k, v in media.items() if not isinstance(v, str))
@@ -128,7 +134,45 @@ def read_image_request(req: falcon.Request, singular: str, *, body_required: boo
         return _from_fields(inner)
     raise falcon.HTTPUnsupportedMediaType(
         description=f"unsupported Content-Type {content_type!r}: use application/json, "
-                    "application/xml or application/x-www-form-urlencoded")
+                    "application/xml, application/x-www-form-urlencoded or "
+                    "multipart/form-data")
+
+
+def multipart_handler(max_bytes: int) -> MultipartFormHandler:
+    """Falcon's multipart parser, bounded: no more parts than there are fields, none larger
+    than a whole request may be (`max_request_bytes`, which `BodyLimit` already enforces on
+    the body)."""
+    handler = MultipartFormHandler()
+    handler.parse_options.max_body_part_count = len(FIELDS)
+    handler.parse_options.max_body_part_buffer_size = max_bytes
+    return handler
+
+
+def _multipart_fields(form: MultipartForm) -> dict[str, str]:
+    """The fields of a multipart/form-data body: text parts and file parts alike (``curl -F
+    template=@web.tdl`` sends the file's content), decoded as their charset says, else
+    UTF-8."""
+    values: dict[str, str] = {}
+    try:
+        for part in form:
+            name = part.name
+            if not name:
+                raise InvalidRequest("a multipart/form-data part has no name: name each part "
+                                     f"after a field ({', '.join(FIELDS)})")
+            if name in values:
+                raise InvalidRequest(f"form field {name} given more than once")
+            charset = falcon.parse_header(part.content_type)[1].get("charset", "utf-8")
+            try:
+                values[name] = part.data.decode(charset)
+            except (LookupError, UnicodeDecodeError):
+                raise InvalidRequest(f"form field {name} is not {charset} text; send text in "
+                                     "UTF-8 (or name its charset)") from None
+    except falcon.MediaMalformedError as exc:
+        raise InvalidRequest(
+            f"the multipart/form-data body cannot be read: {exc.description} (it takes at "
+            f"most {len(FIELDS)} parts, one for each field: {', '.join(FIELDS)}; none larger "
+            "than the request limit, max_request_bytes)") from None
+    return values
 
 
 def _from_fields(values: dict[str, Any]) -> ImageRequest:

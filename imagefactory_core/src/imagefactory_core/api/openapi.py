@@ -54,6 +54,7 @@ def _collection(collection: str, params: list[str]) -> dict[str, Any]:
         "application/xml": {"schema": {"type": "string"},
                             "example": f"<{singular}><target>ec2</target></{singular}>"},
         "application/x-www-form-urlencoded": {"schema": _ref("ImageRequest")},
+        "multipart/form-data": {"schema": _ref("ImageRequest")},
     }
     return {
         "parameters": [_param(p) for p in params],
@@ -78,9 +79,11 @@ def _item(collection: str, params: list[str]) -> dict[str, Any]:
                               "responses": {"204": {"description": "Deleted or deleting"},
                                             **_errors(400, 401, 404, 409)}}
     if collection == "provider_images":
-        delete["requestBody"] = {"required": False, "content": {
-            JSON: {"schema": {"type": "object",
-                              "properties": {singular: _ref("ImageRequest")}}}}}
+        delete["description"] = ("With credentials (and provider, target) the image is "
+                                 "deleted on its cloud too; without them it is forgotten and "
+                                 "stays on the cloud.")
+    delete["requestBody"] = {"required": False, "content": {
+        JSON: {"schema": {"type": "object", "properties": {singular: _ref("DeleteRequest")}}}}}
     return {
         "parameters": [_param(p) for p in params],
         "get": {"summary": f"Show a {singular}", "operationId": f"get_{singular}{scope}",
@@ -155,6 +158,19 @@ SCHEMAS: dict[str, Any] = {
             "parameters": {"type": "object"},
             "base_image_id": {"type": "string"},
             "target_image_id": {"type": "string"},
+        },
+    },
+    "DeleteRequest": {
+        "type": "object",
+        "description": "provider images only: target, provider, credentials",
+        "properties": {
+            "target": {"type": "string"},
+            "provider": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+            "credentials": {"oneOf": [{"type": "string", "description": "provider_credentials XML"},
+                                      {"type": "object"}]},
+            "parameters": {"type": "object", "properties": {
+                "callbacks": {"type": "array", "items": {"type": "string", "format": "uri"}}},
+                "description": "only callbacks: they hear the deletion"},
         },
     },
     "Image": {

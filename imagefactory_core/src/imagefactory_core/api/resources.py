@@ -13,6 +13,7 @@ import falcon
 from .. import __version__
 from .. import representation as rep
 from ..config import Config
+from ..errors import InvalidRequest
 from ..model import ImageKind, ImageRecord, Status
 from ..plugins import PluginHost
 from ..service import ImageService, Request
@@ -97,27 +98,39 @@ class ImageItem:
         self.config = config
         self.kind = kind
 
-    def record(self, ids: dict[str, str]) -> ImageRecord:
+    def _parents(self, ids: dict[str, str]) -> dict[str, str]:
+        """The parent links the URL names that the image must have (checked further up)."""
         parents = {PARENT_COLUMN[k]: v for k, v in ids.items()
                    if k in PARENT_COLUMN and k != OWN_ID[self.kind]}
         if self.kind is ImageKind.PROVIDER and "base_image_id" in parents:
             base_id = parents.pop("base_image_id")
             self.service.get(ImageKind.TARGET, parents["target_image_id"],
                              base_image_id=base_id)
-        return self.service.get(self.kind, ids[OWN_ID[self.kind]], **parents)
+        return parents
+
+    def record(self, ids: dict[str, str]) -> ImageRecord:
+        return self.service.get(self.kind, ids[OWN_ID[self.kind]], **self._parents(ids))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
-        record = self.record(ids)
+        record, children = self.service.get_with_children(
+            self.kind, ids[OWN_ID[self.kind]], **self._parents(ids))
         prefix = _collection_url(req, self.config).rsplit("/", 1)[0]
-        resp.media = rep.full("", record, prefix, self.service.children(record))
+        resp.media = rep.full("", record, prefix, children)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        """The body (or query) may name the cloud to delete a provider image on, and
+        ``parameters.callbacks``; without a cloud, a provider image is forgotten and stays
+        on it (the service says so)."""
         record = self.record(ids)
-        provider = credentials = None
-        if self.kind is ImageKind.PROVIDER:
-            body = read_image_request(req, self.kind.singular, body_required=False)
-            provider, credentials = body.provider, body.credentials
-        self.service.delete(record, provider, credentials)
+        body = read_image_request(req, self.kind.singular, body_required=False)
+        creating = [name for name in ("template", "base_image_id", "target_image_id")
+                    if getattr(body, name)]
+        if creating:
+            raise InvalidRequest(f"{', '.join(creating)}: a DELETE takes only target, "
+                                 "provider, credentials and parameters")
+        request = Request(body.parameters, getattr(req.context, "oauth_client", None))
+        self.service.delete(record, body.provider, body.credentials, target=body.target,
+                            request=request)
         resp.status = falcon.HTTP_204
 
 

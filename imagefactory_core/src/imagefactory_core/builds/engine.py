@@ -15,7 +15,9 @@ import threading
 import time
 import traceback
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -290,8 +292,9 @@ class BuildEngine:
         self._notify(job.plan.callbacks, record)
 
     # -- deletion -------------------------------------------------------------------------------
-    def delete_local(self, record: ImageRecord) -> None:
-        """Delete a base or target image; a build in progress is cancelled first."""
+    def delete_local(self, record: ImageRecord, callbacks: Sequence[str] = ()) -> None:
+        """Delete a base or target image; a build in progress is cancelled first. `callbacks`
+        (the DELETE's own) hear the deletion beside the image's."""
         child_kind = ImageKind.TARGET if record.kind is ImageKind.BASE else ImageKind.PROVIDER
         link = "base_image_id" if record.kind is ImageKind.BASE else "target_image_id"
         busy = [c.id for c in self.store.list(child_kind, **{link: record.id})
@@ -299,11 +302,12 @@ class BuildEngine:
         if busy:
             raise Conflict(f"{child_kind.collection} {', '.join(busy)} are still being built "
                            f"from {record.id}; delete them first")
-        callbacks = self._stored_callbacks(record.id)
+        callbacks = self._delete_callbacks(record.id, callbacks)
         with self._lock:
             event = self._cancel.get(record.id)
             if event is not None and record.id in self._running:
                 self._delete_after_cancel.add(record.id)
+                self._hear_end(record.id, callbacks)
                 self._set(record.id, callbacks, status=Status.DELETING,
                           activity="Cancelling the build")
                 event.set()
@@ -314,6 +318,16 @@ class BuildEngine:
                 self._drop_waiting(record.id)
             self.store.remove_files(record.id)
             self._set(record.id, callbacks, status=Status.DELETED, activity="Deleted")
+
+    def _delete_callbacks(self, image_id: str, extra: Sequence[str]) -> list[str]:
+        """The image's callbacks and a DELETE's own, each URL once."""
+        return list(dict.fromkeys([*self._stored_callbacks(image_id), *extra]))
+
+    def _hear_end(self, image_id: str, callbacks: list[str]) -> None:
+        """Let `callbacks` hear how the running job of `image_id` ends (its job alone: a plan
+        may be shared by the jobs of one request)."""
+        job = self._running[image_id]
+        job.plan = replace(job.plan, callbacks=callbacks)
 
     def _stored_callbacks(self, image_id: str) -> list[str]:
         """The image's callback URLs, so deletions are reported like every status change."""
@@ -327,19 +341,25 @@ class BuildEngine:
             jobs[:] = [j for j in jobs if j.image_id != image_id]
 
     def delete_provider(self, record: ImageRecord, provider: str | dict[str, Any] | None,
-                        credentials: dict[str, Any] | None) -> None:
+                        credentials: dict[str, Any] | None, callbacks: Sequence[str] = (), *,
+                        forget: bool = False) -> None:
         """Delete a provider image from its cloud (asynchronously), cancelling a push first.
 
         The delete uses the plan of the push (its cloud plugin and parameters); `provider` from
-        the request, when given, replaces the push's."""
-        callbacks = self._stored_callbacks(record.id)
+        the request, when given, replaces the push's. Without credentials, an image on its
+        cloud is refused, or with `forget` (a DELETE that names no cloud) forgotten: recorded
+        DELETED and left on the cloud, as the seed's body-less DELETE does. `callbacks` (the
+        DELETE's own) hear the deletion beside the image's."""
+        callbacks = self._delete_callbacks(record.id, callbacks)
         with self._lock:
-            if self.store.get(record.id).status is Status.DELETING:
+            record = self.store.get(record.id)  # as of now: a push may have ended meanwhile
+            if record.status is Status.DELETING:
                 return  # already being deleted: cancelling that job would leave it on the cloud
             event = self._cancel.get(record.id)
             if event is not None:  # still queued or pushing: the push cleans up after itself
                 if record.id in self._running:
                     self._delete_after_cancel.add(record.id)
+                    self._hear_end(record.id, callbacks)
                     self._set(record.id, callbacks, status=Status.DELETING,
                               activity="Cancelling the push")
                     event.set()
@@ -353,19 +373,37 @@ class BuildEngine:
                 self._set(record.id, callbacks, status=Status.DELETED,
                           activity="Deleted (it was never on the provider)")
                 return
+            if not credentials and forget:
+                self._forget(record, callbacks)
+                return
             if not credentials:
                 raise InvalidRequest(
                     f"provider image {record.id} is on {record.target} as "
                     f"{record.identifier_on_provider}: give 'credentials' (and 'provider', "
-                    "'target') to delete it there"
+                    "'target') to delete it there, or none of them to forget the image and "
+                    "leave it on the cloud"
                 )
             plan = Plan.from_json(self.store.sealed(record.id))
             plan.provider = provider or plan.provider
+            plan.callbacks = callbacks
             self._cancel[record.id] = threading.Event()
             self._set(record.id, callbacks, status=Status.DELETING,
                       activity="Queued for deletion")
             self._uploads.submit(self._execute, Job(record.id, record.kind, "delete", None,
                                                     plan, credentials))
+
+    def _forget(self, record: ImageRecord, callbacks: list[str]) -> None:
+        """Record a provider image DELETED without touching its cloud, saying where it stays:
+        in the service log, the image's log, then its status."""
+        where = f"{record.target} as {record.identifier_on_provider}"
+        log.info("provider image %s forgotten by a DELETE without credentials; it stays on %s",
+                 record.id, where)
+        self.store.append_log(record.id, f"Forgotten without credentials: the image stays on "
+                                         f"{where}", closing=True)
+        self.store.append_log(record.id, f"== {Status.DELETED.value}", closing=True)
+        self._set(record.id, callbacks, status=Status.DELETED,
+                  activity=f"Forgotten: still on {where} (a DELETE without credentials "
+                           "leaves the cloud image in place)")
 
     # -- lifecycle ------------------------------------------------------------------------------
     def recover(self) -> None:
