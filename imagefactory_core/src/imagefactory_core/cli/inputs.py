@@ -30,7 +30,7 @@ def read_text(path: Path | str, what: str) -> str:
         raise CliError(f"{what} {path} is not UTF-8 text", USAGE) from exc
 
 
-def _json_object(text: str, what: str) -> dict[str, Any]:
+def json_object(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -46,9 +46,9 @@ def parameters(given: str | None, pairs: Sequence[Sequence[str]] | None,
     values: dict[str, Any] = {}
     if given:
         if given.lstrip().startswith("{"):
-            values.update(_json_object(given, "--parameters"))
+            values.update(json_object(given, "--parameters"))
         else:
-            values.update(_json_object(read_text(given, "parameters file"),
+            values.update(json_object(read_text(given, "parameters file"),
                                        f"parameters file {given}"))
     for name, value in pairs or ():
         values[name] = value
@@ -64,7 +64,7 @@ def provider(value: str) -> str | dict[str, Any]:
         return _provider_text(read_text(literal, "provider file")) \
             if Path(literal).is_file() else literal
     if value.lstrip().startswith("{"):
-        return _json_object(value, "--provider")
+        return json_object(value, "--provider")
     if Path(value).is_file():
         return _provider_text(read_text(value, "provider file"))
     return value
@@ -87,5 +87,5 @@ def credentials(path: Path | str) -> str | dict[str, Any]:
     """Credentials as the API takes them: a JSON object, or the original's XML as text."""
     text = read_text(path, "credentials file")
     if text.lstrip().startswith("{"):
-        return _json_object(text, f"credentials file {path}")
+        return json_object(text, f"credentials file {path}")
     return text

@@ -14,7 +14,6 @@ that every user of the machine can read in the process list.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import stat
 import sys
@@ -27,6 +26,7 @@ import requests
 from requests_oauthlib import OAuth1
 
 from .errors import USAGE, CliError
+from .inputs import json_object
 
 DEFAULT_URL = "https://127.0.0.1:8075"
 # key in the client configuration file → the type its value must have
@@ -71,12 +71,7 @@ def read_client_config(path: Path, required: bool) -> dict[str, Any]:
     except OSError as exc:
         raise CliError(f"cannot read client configuration {path}: {exc.strerror}",
                        USAGE) from exc
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"client configuration {path} is not JSON: {exc}", USAGE) from exc
-    if not isinstance(values, dict):
-        raise CliError(f"client configuration {path} must hold a JSON object", USAGE)
+    values = json_object(text, f"client configuration {path}")
     unknown = sorted(set(values) - set(FILE_KEYS))
     if unknown:
         raise CliError(f"client configuration {path}: unknown key(s) {', '.join(unknown)} "
