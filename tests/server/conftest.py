@@ -177,6 +177,16 @@ class ServerProcess:
         return last
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One default server for a test module (its tests share its images)."""
+    process = ServerProcess(tmp_path_factory.mktemp("server"))
+    try:
+        yield process.start()
+    finally:
+        process.cleanup()
+
+
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Make `ServerProcess`es (not started); all are killed at the end of the test, with the

@@ -7,7 +7,6 @@ import json
 import selectors
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,9 @@ from tests.plugins.gate import Gate
 from tests.rest.conftest import fake_tdl
 
 from . import clirun
-from .conftest import IMAGEFACTORY, ServerProcess
+from .conftest import IMAGEFACTORY
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("cli-follow"))
-    try:
-        yield process.start()
-    finally:
-        process.cleanup()
 
 
 def template(home: Path, name: str) -> str:

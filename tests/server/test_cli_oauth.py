@@ -5,7 +5,6 @@ requests are signed against a real server that refuses unsigned writes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,9 @@ import pytest
 from tests.rest.conftest import fake_tdl
 
 from . import clirun
-from .conftest import ServerProcess, free_port
+from .conftest import free_port
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("cli-oauth"))
-    try:
-        yield process.start()
-    finally:
-        process.cleanup()
 
 
 @pytest.fixture

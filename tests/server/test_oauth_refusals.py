@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,15 +21,6 @@ from .conftest import CLIENTS, ServerProcess
 pytestmark = pytest.mark.slow
 
 BODY = {"base_image": {"template": fake_tdl("refusals")}}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    started = ServerProcess(tmp_path_factory.mktemp("refusals"))
-    try:
-        yield started.start()
-    finally:
-        started.cleanup()
 
 
 def authorization(server: ServerProcess, method: str = "POST", path: str = "/base_images",
