@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.plugins.gate import Gate
+from tests.receivers import Receiver
 
 
 @pytest.fixture
@@ -18,3 +19,11 @@ def gate(tmp_path: Path) -> Iterator[Gate]:
     yield made
     made.release_all()
     made.kill_all()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An HTTP server on 127.0.0.1 that records the callbacks PUT to it."""
+    started = Receiver()
+    yield started
+    started.close()

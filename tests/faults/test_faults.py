@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.rest.test_callbacks import DeadReceiver, Receiver
+from tests.receivers import DeadReceiver, Receiver
 
 from . import processes
 from .conftest import CALLBACK_TIMEOUT, CREDENTIALS, FINAL, Rig

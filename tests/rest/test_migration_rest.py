@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import falcon.testing
@@ -18,16 +17,8 @@ from urllib3 import encode_multipart_formdata
 from tests.plugins import fake_cloud
 
 from .conftest import SEED_CREDENTIALS, fake_tdl
-from .test_callbacks import Receiver
 
 Client = falcon.testing.TestClient
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    started = Receiver()
-    yield started
-    started.close()
 
 
 def post(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:

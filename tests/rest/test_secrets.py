@@ -37,7 +37,6 @@ from sqlalchemy import text
 from tests.plugins import fake_cloud, fake_os
 
 from .conftest import fake_tdl
-from .test_callbacks import Receiver
 
 ROOTPW = "Rootpw-7c1e-secret"
 CRED_PASSWORD = "good"
@@ -166,13 +165,6 @@ def imagefactory_plugins():  # type: ignore[no-untyped-def]
     return load_plugins(discover=False, extra=[
         ("FakeOS", fake_os), ("FakeCloud", fake_cloud), ("LeakyOS", LeakyOS()),
         ("LeakyCloud", LeakyCloud()), ("NamedOS", NamedOS())])
-
-
-@pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
-    started = Receiver()
-    yield started
-    started.close()
 
 
 class Seen:

@@ -14,14 +14,13 @@ changed, and a request is queued in the same step that makes it PENDING).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.plugins.gate import Gate, Record
+from tests.receivers import Receiver
 from tests.rest.conftest import fake_tdl
-from tests.rest.test_callbacks import Receiver
 
 from .conftest import ServerProcess, wait_until
 
@@ -29,13 +28,6 @@ pytestmark = pytest.mark.slow
 
 REQUESTS = 50
 SLOTS = 2
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    started = Receiver()
-    yield started
-    started.close()
 
 
 def most_at_once(records: list[Record]) -> int:
