@@ -4,15 +4,19 @@ own process (the test-only plugins, named by the configuration as a server's are
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
+from tests.plugins.gate import Gate
 from tests.rest.conftest import SEED_CREDENTIALS, fake_tdl
 
 from . import clirun
-from .conftest import ServerProcess
+from .conftest import IMAGEFACTORY, ServerProcess, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +28,7 @@ def home(tmp_path: Path) -> Path:
         "disabled_plugins": sorted({e.name for e in entry_points(group="imagefactory.plugins")}),
         # the fake cloud outlives each command's process, as a real one would
         "plugins": {"tests.plugins.fake_cloud": {"fake_cloud_file": str(tmp_path / "cloud")}},
+        "outbound_allow": ["127.0.0.1"],  # the callback receivers of these tests
     }))
     (tmp_path / "fake.tdl").write_text(fake_tdl("local"))
     (tmp_path / "fail-me.tdl").write_text(fake_tdl("fail-me"))
@@ -31,8 +36,11 @@ def home(tmp_path: Path) -> Path:
     return tmp_path
 
 
+LOCAL = ("--local", "--config", "imagefactory.conf")
+
+
 def local(home: Path, *args: str, check: bool = True) -> tuple[int, str, str]:
-    result = clirun.run(home, "--local", "--config", "imagefactory.conf", *args, check=check)
+    result = clirun.run(home, *LOCAL, *args, check=check)
     return result.returncode, result.stdout, result.stderr
 
 
@@ -86,3 +94,39 @@ def test_local_mode_leaves_a_running_services_state_alone(tmp_path, home):
     assert status == 2
     assert f"local mode: state directory {server.state_dir} is in use by imagefactory pid" \
         in err
+
+
+def test_delete_sends_its_parameters_callbacks(home, receiver):
+    _, out, _ = local(home, "--output", "json", "base_image", "fake.tdl")
+    base = json.loads(out)
+    _, out, _ = local(home, "--output", "json", "delete", base["id"],
+                      "--parameter", "callbacks", receiver.url("/deleted"))
+    assert json.loads(out)["status"] == "DELETED"
+    # the command drains its callbacks before it exits
+    assert receiver.statuses("/deleted")[-1] == "DELETED"
+
+
+def test_a_killed_commands_build_is_failed_by_the_next_not_resumed(home, gate):
+    command = subprocess.Popen(
+        [str(IMAGEFACTORY), *LOCAL, "base_image", "fake.tdl", *gate_option(gate)],
+        cwd=home, env=clirun.environment(home), stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        (held,) = wait_until(gate.running, 60, "the local build to be held")
+    finally:
+        os.killpg(command.pid, signal.SIGKILL)
+        command.wait()
+    gate.kill_all()  # what a crash of the whole session would leave: nothing running
+    image_id = held.rsplit(".", 1)[0]
+
+    _, out, _ = local(home, "--output", "json", "show", image_id)
+    image = json.loads(out)
+    assert image["status"] == "FAILED"
+    assert image["status_detail"]["error"].startswith(
+        "the command that started it stopped before it finished")
+    assert [r.event for r in gate.records()] == ["start"]  # the next command never ran it
+
+
+def gate_option(gate: Gate) -> list[str]:
+    (name, value), = gate.parameter().items()
+    return ["--parameter", name, value]

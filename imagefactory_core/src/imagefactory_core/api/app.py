@@ -112,8 +112,10 @@ def route_table(services: Services) -> list[tuple[str, object, str | None]]:
 
 
 def create_app(config: Config, plugins: PluginHost | None = None,
-               services: Services | None = None) -> ImageFactoryApp:
-    """The WSGI application. Starts the build engine and re-queues interrupted builds."""
+               services: Services | None = None,
+               resume_unfinished: bool = True) -> ImageFactoryApp:
+    """The WSGI application. Starts the build engine and re-queues interrupted builds (or,
+    without `resume_unfinished`, fails them: see `BuildEngine.recover`)."""
     services = services or build_services(config, plugins)
     # Authentication comes before content negotiation: an unsigned write is a 401 whatever
     # it accepts.
@@ -141,5 +143,5 @@ def create_app(config: Config, plugins: PluginHost | None = None,
     for path, resource, suffix in route_table(services):
         app.add_route(PREFIX + path, resource, **({"suffix": suffix} if suffix else {}))
     app.services = services
-    services.engine.recover()
+    services.engine.recover(resume=resume_unfinished)
     return app

@@ -40,6 +40,8 @@ PUSH_INTERRUPTED = ("the service restarted during the push; credentials are neve
                     "it cannot resume: POST the provider image again")
 DELETE_INTERRUPTED = ("the service restarted during the delete; DELETE again with "
                       "credentials")
+NOT_RESUMED = ("the command that started it stopped before it finished (local mode builds only "
+               "while their command runs); run the command again")
 STOPPED = "cancelled: the service was stopped during the build; POST the image again"
 ABANDONED = ("the service was stopped and the plugin did not stop within {seconds:.0f} s (it "
              "ignored the cancellation); {again}")
@@ -406,17 +408,19 @@ class BuildEngine:
                            "leaves the cloud image in place)")
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def recover(self) -> None:
+    def recover(self, resume: bool = True) -> None:
         """Re-queue builds a previous process left unfinished; fail what cannot resume.
 
         Base and target images resume from scratch (their plan is sealed in the record) and
         end COMPLETE as if never interrupted; a push cannot resume (credentials are never
         stored) and ends FAILED, a provider delete DELETEFAILED, both saying what to do; a
-        base or target delete finishes. One record that cannot be recovered is FAILED alone."""
+        base or target delete finishes. One record that cannot be recovered is FAILED alone.
+        Without `resume` (the CLI's local mode: a command that lists images must not start a
+        build it would cancel on exit), unfinished builds end FAILED, saying why."""
         for record in self.store.with_status([Status.NEW, Status.PENDING, Status.BUILDING,
                                               Status.DELETING]):
             try:
-                self._recover(record)
+                self._recover(record, resume)
             except Exception as exc:
                 log.exception("could not recover image %s", record.id)
                 job = Job(record.id, record.kind,
@@ -424,7 +428,7 @@ class BuildEngine:
                 self._record_end(job, self._failed_outcome(
                     job, None, f"internal error: it could not be recovered: {_describe(exc)}"))
 
-    def _recover(self, record: ImageRecord) -> None:
+    def _recover(self, record: ImageRecord, resume: bool) -> None:
         remove_tree(self.config.work_dir / record.id)  # what the interrupted run left
         unreadable = None
         try:
@@ -442,9 +446,10 @@ class BuildEngine:
         elif record.kind is ImageKind.PROVIDER:
             self._record_end(job, Outcome(Status.FAILED, "Push interrupted",
                                           error=PUSH_INTERRUPTED))
-        elif unreadable:
+        elif unreadable or not resume:
             self.store.remove_files(record.id)
-            self._record_end(job, Outcome(Status.FAILED, "Cannot resume", error=unreadable))
+            self._record_end(job, Outcome(Status.FAILED, "Cannot resume",
+                                          error=unreadable or NOT_RESUMED))
         else:
             self.store.remove_files(record.id)
             self.store.append_log(record.id, f"== {RESTARTED}")

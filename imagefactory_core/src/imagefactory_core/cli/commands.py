@@ -129,17 +129,19 @@ def images(args: argparse.Namespace, api: Api) -> int:
 
 def delete(args: argparse.Namespace, api: Api) -> int:
     collection, image = api.find(args.image_id)
-    kwargs: dict[str, Any] = {}
+    body: dict[str, Any] = {}
     if collection == "provider_images":
         body = {key: value for key, value in (
             ("provider", provider(args.provider) if args.provider else None),
             ("credentials", credentials(args.credentials) if args.credentials else None),
             ("target", args.target)) if value is not None}
-        if body:
-            kwargs["json"] = {"provider_image": body}
     elif args.provider or args.credentials:
         raise CliError(f"--provider and --credentials are for provider images; {args.image_id}"
                        " is not one", USAGE)
+    chosen = parameters(args.parameters, args.parameter, args.file_parameter)
+    if chosen:  # callbacks, for one: the service tells them how the delete went
+        body["parameters"] = chosen
+    kwargs = {"json": {collection[:-1]: body}} if body else {}
     api.call("DELETE", f"/{collection}/{image['id']}", **kwargs)
     image = api.image(collection, image["id"])
     if api.builds_in_process:  # the delete runs in this process: see it through

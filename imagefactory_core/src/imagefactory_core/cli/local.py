@@ -63,7 +63,7 @@ def local_api(args: argparse.Namespace,
         config = load_config(args.config, env=env, overrides={
             "state_dir": str(state_dir), "cache_path": str(cache_dir), "storage_path": None,
             "no_ssl": True, "no_oauth": True, "public_url": URL})
-        app = create_app(config)
+        app = create_app(config, resume_unfinished=False)
     except ImageFactoryError as exc:
         raise CliError(f"local mode: {exc}", USAGE) from exc
 

@@ -143,6 +143,7 @@ def _other_verbs(sub: Any) -> None:
     p.add_argument("--provider", help="as for provider-image")
     p.add_argument("--credentials", type=Path, help="credentials file (XML or JSON)")
     p.add_argument("--target", help="the cloud target (the original's --target)")
+    _parameter_options(p)
     p = _client(sub, "plugins", commands.list_plugins, "list plugins, or show one")
     p.add_argument("plugin_id", nargs="?")
     p.add_argument("--id", help="the original's spelling of PLUGIN_ID")
