@@ -3,6 +3,7 @@
 nox -l lists the sessions.
 """
 
+import shutil
 from pathlib import Path
 
 import nox
@@ -43,6 +44,32 @@ def bench(session: nox.Session) -> None:
     session.install("-e", "imagefactory_core", *EDITABLE_PLUGINS)
     for script in ("base_build", "push_ec2", "push_openstack"):
         session.run("python", f"bench/{script}")
+
+
+@nox.session(default=False)
+def template(session: nox.Session) -> None:
+    """Render the plugin template for both kinds; test, build and serve the results."""
+    session.install("-e", "imagefactory_core", "cookiecutter", "build", "twine", "pytest",
+                    "ruff", "nox", "setuptools>=77")
+    session.run("python", "scripts/check_template.py", *session.posargs)
+
+
+@nox.session(default=False)
+def docs(session: nox.Session) -> None:
+    """The documentation site (Sphinx, warnings as errors) into build/docs."""
+    session.install("-e", "imagefactory_core", *EDITABLE_PLUGINS, "-r", "docs/requirements.txt")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "build/docs",
+                *session.posargs)
+
+
+@nox.session(default=False)
+def build(session: nox.Session) -> None:
+    """Wheel and sdist of every distribution into dist/, checked as PyPI checks an upload."""
+    session.install("build", "twine>=6.1")
+    shutil.rmtree("dist", ignore_errors=True)
+    for project in ("imagefactory_core", *(f"plugins/{name}" for name in PLUGINS)):
+        session.run("python", "-m", "build", "--outdir", "dist", project)
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in Path("dist").iterdir()))
 
 
 @nox.session(default=False)
