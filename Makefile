@@ -12,6 +12,7 @@ serve:
 test:
 	scripts/bootstrap.sh test
 	tests/services/openstack_support/install.sh
+	tests/services/vsphere_support/build.sh
 	.venv/bin/pytest
 
 lint:
@@ -21,4 +22,6 @@ bench:
 	.venv/bin/python bench/base_build
 	.venv/bin/python bench/push_ec2
 	.venv/bin/python bench/push_openstack
+	.venv/bin/python bench/push_vsphere
+	.venv/bin/python bench/push_rhevm
 	.venv/bin/python bench/api_load

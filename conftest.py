@@ -2,6 +2,9 @@
 
 pytest_plugins = [
     "tests.services.cache",
+    "tests.services.fedora_tree",
     "tests.services.moto",
     "tests.services.openstack",
+    "tests.services.ovirt",
+    "tests.services.vsphere",
 ]

@@ -11,15 +11,25 @@ import falcon
 import falcon.testing
 import pytest
 from imagefactory_core.api.app import PREFIX, route_table
+from imagefactory_core.plugins import PluginHost, load_plugins
 from imagefactory_core.testing import wait_for_status
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
+
+from tests.plugins import fake_cloud, fake_os, fake_package
 
 from .conftest import SEED_CREDENTIALS, fake_tdl
 
 METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 SINGULAR = {"base_images": "base_image", "target_images": "target_image",
             "provider_images": "provider_image"}
+
+
+@pytest.fixture
+def imagefactory_plugins() -> PluginHost:
+    """The REST tests' plugins, and a target made from target images to call its routes."""
+    return load_plugins(discover=False, extra=[("FakeOS", fake_os), ("FakeCloud", fake_cloud),
+                                               ("FakePackage", fake_package)])
 
 
 @pytest.fixture
@@ -53,7 +63,7 @@ def test_document_is_valid_openapi_3_1(document):
 
 def test_every_route_and_responder_is_documented(imagefactory_app, document):
     served = served_routes(imagefactory_app)
-    assert len(served) == 4 + 6 * 3 + 3  # root, openapi, plugins (2); 6 image forms
+    assert len(served) == 4 + 7 * 3 + 4  # root, openapi, plugins (2); 7 image forms
     in_document = documented(document)
     missing = sorted(set(served) - set(in_document))
     assert not missing, f"routes missing from openapi.json: {missing}"
@@ -156,6 +166,10 @@ class Chain:
         return self._post(f"/imagefactory/base_images/{base_id}/target_images",
                           {"target_image": {"target": "fakecloud"}})
 
+    def derived(self, target_id: str) -> str:
+        return self._post(f"/imagefactory/target_images/{target_id}/target_images",
+                          {"target_image": {"target": "fakepackage"}})
+
     def provider(self, target_id: str) -> str:
         return self._post(f"/imagefactory/target_images/{target_id}/provider_images",
                           {"provider_image": {"provider": "p1",
@@ -165,6 +179,7 @@ class Chain:
         base_id = self.base()
         target_id = self.target(base_id)
         return {"base_id": base_id, "target_id": target_id,
+                "derived_id": self.derived(target_id),
                 "provider_id": self.provider(target_id), "plugin_id": "FakeCloud"}
 
 
@@ -177,7 +192,8 @@ def post_body(path: str) -> dict[str, Any]:
     if collection == "provider_images":
         body.update(provider="p1", credentials=SEED_CREDENTIALS)
     if collection == "target_images" and nested:
-        body["target"] = "fakecloud"
+        made_from_target = path.endswith("/target_images/{target_id}/target_images")
+        body["target"] = "fakepackage" if made_from_target else "fakecloud"
     return {SINGULAR[collection]: body}
 
 
@@ -200,6 +216,8 @@ def test_every_documented_operation_answers_as_documented(client, document):
             fresh["base_id"] = chain.base()
         elif own == "target_id":
             fresh["target_id"] = chain.target(ids["base_id"])
+        elif own == "derived_id":
+            fresh["derived_id"] = chain.derived(ids["target_id"])
         else:
             fresh["provider_id"] = chain.provider(ids["target_id"])
         kwargs = {}

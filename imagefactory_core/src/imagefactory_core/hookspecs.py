@@ -65,7 +65,8 @@ def imagefactory_cloud_targets() -> list[CloudTarget]:
     """Return the cloud targets this cloud plugin serves (``ec2``, ``openstack-kvm`` …).
 
     Target names are unique across plugins; a clash is reported on ``/plugins`` and the later
-    plugin's target is ignored.
+    plugin's target is ignored. A target made from other targets' images (an OVA of a
+    ``vsphere`` target image) names them in ``CloudTarget.from_targets``.
 
     .. versionadded:: 1.0
     """
@@ -165,6 +166,11 @@ def imagefactory_create_target_image(
     image's own body, so treat it as read-only. Convert it to the format the cloud wants
     (`parameters`, this plugin's resolved values, may choose) and return a `BuildResult` whose
     ``properties`` record what was made (for example ``{"disk_format": "qcow2"}``).
+
+    For a target made from another target's image (``CloudTarget.from_targets``),
+    `base_image` is that target image (``kind`` TargetImage; its ``target`` and
+    ``properties`` say what it is) and `source_disk` its body as its plugin made it (a VMDK, a
+    qcow2 …), read-only; no target content is applied.
 
     .. versionadded:: 1.0
     .. versionchanged:: 1.0

@@ -140,11 +140,17 @@ class OSTarget:
 
 @dataclass(frozen=True)
 class CloudTarget:
-    """A target name a cloud plugin serves (`ec2`), plus accepted aliases (`openstack`)."""
+    """A target name a cloud plugin serves (`ec2`), plus accepted aliases (`openstack`).
+
+    `from_targets` names the targets whose target images this target is made from (an OVA of
+    a ``vsphere`` target image): such a target is requested with ``target_image_id`` and never
+    from a base image. Empty (the usual case): it is made from base images.
+    """
 
     name: str
     aliases: tuple[str, ...] = ()
     description: str = ""
+    from_targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ connection goes to exactly the address checked, so DNS rebinding gains nothing),
 redirects too. Any port is allowed.
 
 Plugins get the policy as `OutboundPolicy` (``ctx.outbound``, and the ``outbound`` argument of
-``imagefactory_check_provider``): a requests session, or urllib3 pool classes for clients built
-on urllib3 directly (botocore), that obey it, and the check of an endpoint a request names
-against the plugin's operator allow-list.
+``imagefactory_check_provider``): a requests session, urllib3 pool classes for clients built
+on urllib3 directly (botocore) or checked sockets for clients built on ``http.client``
+(pyvmomi), that obey it, and the check of an endpoint a request names against the plugin's
+operator allow-list.
 """
 
 from __future__ import annotations
@@ -65,23 +66,32 @@ class _Checked:
     _dns_host: str
 
     def _new_conn(self) -> socket.socket:
+        timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        return _connect(self.policy, self._dns_host, self.port, timeout, self.socket_options,
+                        self)
+
+
+def _connect(policy: EgressPolicy, host: str, port: int, timeout: float | None,
+             socket_options: Any = None, conn: Any = None) -> socket.socket:
+    """A TCP connection to an address of `host` that `policy` allows, resolved and checked
+    now (`OutboundRefused` when none is); `conn` is the urllib3 connection it is for, if any."""
+    try:
+        destinations = policy.destinations(host, port)
+    except EgressRefused as refused:
+        raise OutboundRefused(conn, f"refused by the outbound policy: {refused}") from None
+    failure: OSError | None = None
+    for family, address in destinations:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        sock.settimeout(timeout)
         try:
-            destinations = self.policy.destinations(self._dns_host, self.port)
-        except EgressRefused as refused:
-            raise OutboundRefused(self, f"refused by the outbound policy: {refused}") from None
-        failure: OSError | None = None
-        for family, address in destinations:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            for option in self.socket_options or ():
-                sock.setsockopt(*option)
-            sock.settimeout(self.timeout if isinstance(self.timeout, int | float) else None)
-            try:
-                sock.connect(address)
-                return sock
-            except OSError as error:
-                sock.close()
-                failure = error
-        raise NewConnectionError(self, f"Failed to establish a new connection: {failure}")
+            sock.connect(address)
+            return sock
+        except OSError as error:
+            sock.close()
+            failure = error
+    raise NewConnectionError(conn, f"Failed to establish a new connection: {failure}")
 
 
 def _checked_pool(policy: EgressPolicy,
@@ -188,6 +198,13 @@ class OutboundPolicy:
         """A requests session whose every connection, redirects included, obeys the policy;
         `adapter` goes to requests' ``HTTPAdapter`` (``max_retries`` …)."""
         return session(self.allow, **adapter)
+
+    def connect(self, host: str, port: int, timeout: float | None = None) -> socket.socket:
+        """A TCP socket connected to `host`:`port` under the policy: the name is resolved and
+        every address checked now, and the socket goes to exactly an allowed one (else
+        `OutboundRefused`). For HTTP clients built on neither requests nor urllib3 (pyvmomi's
+        ``http.client`` connections): wrap it in TLS with ``server_hostname=host``."""
+        return _connect(self._egress, host, port, timeout)
 
     def pool_class(self, pool: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
         """A subclass of the urllib3 connection pool class `pool` whose new connections

@@ -261,6 +261,10 @@ class PluginHost:
                          if target.lower() in {t.name.lower(), *(a.lower() for a in t.aliases)})
         return info, canonical
 
+    def cloud_target(self, canonical: str) -> CloudTarget:
+        """The `CloudTarget` a loaded plugin declared under the canonical name `canonical`."""
+        return next(t for i in self.loaded() for t in i.cloud_targets if t.name == canonical)
+
     # -- work hooks -----------------------------------------------------------------------------
     def _call(self, info: PluginInfo, hook_name: str, **kwargs: Any) -> Any:
         others = [p for p in self.pm.get_plugins() if p is not info.plugin]

@@ -53,6 +53,8 @@ def full(base_url: str, record: ImageRecord, prefix: str | None = None,
     if record.kind is ImageKind.TARGET:
         body["base_image_id"] = record.base_image_id
         body["target"] = record.target
+        if record.target_image_id:  # made from that target image (an OVA of a vsphere image)
+            body["target_image_id"] = record.target_image_id
     if record.kind is ImageKind.PROVIDER:
         body["target_image_id"] = record.target_image_id
         body["target"] = record.target

@@ -168,8 +168,32 @@ class ImageService:
 
     def create_target(self, target: str | None, request: Request, *,
                       base_image_id: str | None = None, template_text: str | None = None,
-                      ) -> ImageRecord:
+                      target_image_id: str | None = None) -> ImageRecord:
+        if target_image_id:
+            if base_image_id or template_text:
+                raise InvalidRequest("a target image made from a target image takes no "
+                                     "base_image_id or template (it has its source's)")
+            return self._derived_target(target, request, target_image_id)
         return self._target(target, request, base_image_id, template_text)[0]
+
+    def _derived_target(self, target: str | None, request: Request,
+                        target_image_id: str) -> ImageRecord:
+        """Create a target image from another target image (an OVA of a vsphere image): only
+        its cloud plugin is called, with the source's template; it keeps the source's base."""
+        cloud, canonical = self.plugins.resolve_cloud(target)
+        sources = self.plugins.cloud_target(canonical).from_targets
+        source = self._usable_parent(target_image_id, ImageKind.TARGET)
+        if source.target not in sources:
+            made_from = (f"target images of {', '.join(sources)}" if sources
+                         else "base images (give base_image_id or a template)")
+            raise InvalidRequest(f"target {canonical!r} is made from {made_from}, not from "
+                                 f"target image {target_image_id} ({source.target!r})")
+        built = self._stored_plan(target_image_id)
+        plan = self._plan(request, built.template, built.parsed_template(), (cloud,),
+                          os_plugin=built.os_plugin, cloud_plugin=cloud.id, target=canonical)
+        return self._submit(ImageKind.TARGET, plan, request, [cloud],
+                            base_image_id=source.base_image_id, target_image_id=source.id,
+                            target=canonical)
 
     def _target(self, target: str | None, request: Request, base_image_id: str | None,
                 template_text: str | None, provider: str | dict[str, Any] | None = None,
@@ -178,6 +202,10 @@ class ImageService:
         """Create a target image (and its base first when given a template); return it with
         its plan and the plugins that plan calls."""
         cloud, canonical = self.plugins.resolve_cloud(target)
+        sources = self.plugins.cloud_target(canonical).from_targets
+        if sources:
+            raise InvalidRequest(f"target {canonical!r} is made from a target image of "
+                                 f"{', '.join(sources)}: give its target_image_id")
         if base_image_id and template_text:
             raise InvalidRequest("give either a base image id or a template, not both")
         if base_image_id:

@@ -37,17 +37,18 @@ from .resources import BuildLog, ImageCollection, ImageItem, Plugins, RawImage, 
 log = logging.getLogger(__name__)
 PREFIX = "/imagefactory"
 
-# (URL template, kind of image, what the route serves)
-IMAGE_ROUTES: list[tuple[str, ImageKind]] = [
-    ("/base_images", ImageKind.BASE),
-    ("/target_images", ImageKind.TARGET),
-    ("/provider_images", ImageKind.PROVIDER),
-    ("/base_images/{base_id}/target_images", ImageKind.TARGET),
-    ("/target_images/{target_id}/provider_images", ImageKind.PROVIDER),
-    ("/base_images/{base_id}/target_images/{target_id}/provider_images", ImageKind.PROVIDER),
+# (collection URL template, kind of image, the field naming one image in it)
+IMAGE_ROUTES: list[tuple[str, ImageKind, str]] = [
+    ("/base_images", ImageKind.BASE, "base_id"),
+    ("/target_images", ImageKind.TARGET, "target_id"),
+    ("/provider_images", ImageKind.PROVIDER, "provider_id"),
+    ("/base_images/{base_id}/target_images", ImageKind.TARGET, "target_id"),
+    # target images made from a target image (an OVA of a vsphere image)
+    ("/target_images/{target_id}/target_images", ImageKind.TARGET, "derived_id"),
+    ("/target_images/{target_id}/provider_images", ImageKind.PROVIDER, "provider_id"),
+    ("/base_images/{base_id}/target_images/{target_id}/provider_images", ImageKind.PROVIDER,
+     "provider_id"),
 ]
-ITEM_ID = {ImageKind.BASE: "{base_id}", ImageKind.TARGET: "{target_id}",
-           ImageKind.PROVIDER: "{provider_id}"}
 
 
 @dataclass
@@ -101,9 +102,9 @@ def route_table(services: Services) -> list[tuple[str, object, str | None]]:
         ("/plugins", Plugins(services.plugins, config), None),
         ("/plugins/{plugin_id}", Plugins(services.plugins, config), "one"),
     ]
-    for path, kind in IMAGE_ROUTES:
-        item = ImageItem(images, config, kind)
-        item_path = f"{path}/{ITEM_ID[kind]}"
+    for path, kind, own in IMAGE_ROUTES:
+        item = ImageItem(images, config, kind, own)
+        item_path = f"{path}/{{{own}}}"
         routes += [(path, ImageCollection(images, config, kind), None), (item_path, item, None),
                    (f"{item_path}/log", BuildLog(item, followers), None)]
         if kind is not ImageKind.PROVIDER:

@@ -128,6 +128,8 @@ def _image_paths() -> dict[str, Any]:
         ("/imagefactory/provider_images", "provider_images", [], "provider_id"),
         ("/imagefactory/base_images/{base_id}/target_images", "target_images", ["base_id"],
          "target_id"),
+        ("/imagefactory/target_images/{target_id}/target_images", "target_images",
+         ["target_id"], "derived_id"),
         ("/imagefactory/target_images/{target_id}/provider_images", "provider_images",
          ["target_id"], "provider_id"),
         ("/imagefactory/base_images/{base_id}/target_images/{target_id}/provider_images",
@@ -157,7 +159,9 @@ SCHEMAS: dict[str, Any] = {
                                       {"type": "object"}]},
             "parameters": {"type": "object"},
             "base_image_id": {"type": "string"},
-            "target_image_id": {"type": "string"},
+            "target_image_id": {"type": "string", "description": (
+                "a provider image's target image; or the target image a target image is made "
+                "from, for targets made from other targets' images (ova)")},
         },
     },
     "DeleteRequest": {
@@ -191,7 +195,9 @@ SCHEMAS: dict[str, Any] = {
             "template": {"type": ["string", "null"], "description": "TDL, rootpw redacted"},
             "target": {"type": "string"},
             "base_image_id": {"type": "string"},
-            "target_image_id": {"type": "string"},
+            "target_image_id": {"type": "string", "description": (
+                "provider images: the target image pushed; target images made from another "
+                "target image (ova): that image")},
             "provider": {},
             "identifier_on_provider": {"type": ["string", "null"]},
             "provider_account_identifier": {"type": ["string", "null"]},

@@ -1,7 +1,9 @@
 """Thin Falcon resources: parse the request, call the service, shape the answer.
 
 Nested URLs name parent ids with the same field names everywhere (`base_id`, `target_id`,
-`provider_id`), so one resource class serves the top-level and the nested forms.
+`provider_id`), so one resource class serves the top-level and the nested forms; a target image
+made from another target image (``/target_images/{target_id}/target_images/{derived_id}``) is
+named by `derived_id`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from ..service import ImageService, Request
 from .logs import Followers, read_chunks
 from .media import read_image_request
 
-OWN_ID = {ImageKind.BASE: "base_id", ImageKind.TARGET: "target_id",
-          ImageKind.PROVIDER: "provider_id"}
 PARENT_COLUMN = {"base_id": "base_image_id", "target_id": "target_image_id"}
 
 
@@ -77,9 +77,9 @@ class ImageCollection:
         if self.kind is ImageKind.BASE:
             record = self.service.create_base(body.template, request)
         elif self.kind is ImageKind.TARGET:
-            record = self.service.create_target(body.target, request,
-                                                base_image_id=base_id,
-                                                template_text=body.template)
+            record = self.service.create_target(
+                body.target, request, base_image_id=base_id, template_text=body.template,
+                target_image_id=links.get("target_image_id") or body.target_image_id)
         else:
             record = self.service.create_provider(
                 body.target, body.provider, body.credentials, request,
@@ -93,15 +93,16 @@ class ImageCollection:
 
 
 class ImageItem:
-    def __init__(self, service: ImageService, config: Config, kind: ImageKind):
+    def __init__(self, service: ImageService, config: Config, kind: ImageKind, own: str):
         self.service = service
         self.config = config
         self.kind = kind
+        self.own = own  # the URL field naming the image itself
 
     def _parents(self, ids: dict[str, str]) -> dict[str, str]:
         """The parent links the URL names that the image must have (checked further up)."""
         parents = {PARENT_COLUMN[k]: v for k, v in ids.items()
-                   if k in PARENT_COLUMN and k != OWN_ID[self.kind]}
+                   if k in PARENT_COLUMN and k != self.own}
         if self.kind is ImageKind.PROVIDER and "base_image_id" in parents:
             base_id = parents.pop("base_image_id")
             self.service.get(ImageKind.TARGET, parents["target_image_id"],
@@ -109,11 +110,11 @@ class ImageItem:
         return parents
 
     def record(self, ids: dict[str, str]) -> ImageRecord:
-        return self.service.get(self.kind, ids[OWN_ID[self.kind]], **self._parents(ids))
+        return self.service.get(self.kind, ids[self.own], **self._parents(ids))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
         record, children = self.service.get_with_children(
-            self.kind, ids[OWN_ID[self.kind]], **self._parents(ids))
+            self.kind, ids[self.own], **self._parents(ids))
         prefix = _collection_url(req, self.config).rsplit("/", 1)[0]
         resp.media = rep.full("", record, prefix, children)
 

@@ -297,13 +297,16 @@ class BuildEngine:
     def delete_local(self, record: ImageRecord, callbacks: Sequence[str] = ()) -> None:
         """Delete a base or target image; a build in progress is cancelled first. `callbacks`
         (the DELETE's own) hear the deletion beside the image's."""
-        child_kind = ImageKind.TARGET if record.kind is ImageKind.BASE else ImageKind.PROVIDER
+        # a target image's children: its provider images and the target images made from it
         link = "base_image_id" if record.kind is ImageKind.BASE else "target_image_id"
-        busy = [c.id for c in self.store.list(child_kind, **{link: record.id})
-                if c.status.active or c.status is Status.DELETING]
-        if busy:
-            raise Conflict(f"{child_kind.collection} {', '.join(busy)} are still being built "
-                           f"from {record.id}; delete them first")
+        kinds = ([ImageKind.TARGET] if record.kind is ImageKind.BASE
+                 else [ImageKind.PROVIDER, ImageKind.TARGET])
+        for child_kind in kinds:
+            busy = [c.id for c in self.store.list(child_kind, **{link: record.id})
+                    if c.status.active or c.status is Status.DELETING]
+            if busy:
+                raise Conflict(f"{child_kind.collection} {', '.join(busy)} are still being "
+                               f"built from {record.id}; delete them first")
         callbacks = self._delete_callbacks(record.id, callbacks)
         with self._lock:
             event = self._cancel.get(record.id)

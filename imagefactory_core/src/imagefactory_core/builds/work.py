@@ -21,6 +21,7 @@ from ..parameters import secret_values
 from ..plugins import PluginHost, PluginInfo
 from ..processes import kill_job_processes, kill_recorded_groups
 from ..store import ImageStore
+from ..tdl import Template
 from .job import Job, Plan
 
 
@@ -73,9 +74,12 @@ class Work:
         plan = job.plan
         template = plan.parsed_template()
         assert record.base_image_id and plan.target
-        base = self.store.get(record.base_image_id)
         cloud = self._plugin(plan.cloud_plugin)
         cloud_ctx, cloud_parameters = self._bound(ctx, plan, cloud)
+        if record.target_image_id:
+            return self._derived_target(record.target_image_id, plan, template, cloud,
+                                        cloud_ctx, cloud_parameters)
+        base = self.store.get(record.base_image_id)
         content = self.plugins.target_content(cloud, plan.target, template, cloud_parameters)
         source = base.body_path
         icicle = base.icicle
@@ -96,6 +100,22 @@ class Work:
                                                   cloud_parameters)
         _require_body(ctx)
         return _complete(icicle=icicle,
+                         properties={**result.properties, "cloud_plugin": cloud.id})
+
+    def _derived_target(self, source_id: str, plan: Plan, template: Template,
+                        cloud: PluginInfo, cloud_ctx: BuildContext,
+                        cloud_parameters: dict[str, Any]) -> Outcome:
+        """A target image made from another target image (``CloudTarget.from_targets``): the
+        plugin gets the source's body as it is, without target content."""
+        assert plan.target
+        source = self.store.get(source_id)
+        cloud_ctx.progress(0, f"Creating {plan.target} image from {source.target} target image "
+                              f"{source.id} with plugin {cloud.id}")
+        result = self.plugins.create_target_image(cloud, cloud_ctx, template, source.view(),
+                                                  source.body_path, plan.target,
+                                                  cloud_parameters)
+        _require_body(cloud_ctx)
+        return _complete(icicle=source.icicle,
                          properties={**result.properties, "cloud_plugin": cloud.id})
 
     def _push(self, job: Job, record: ImageRecord, ctx: BuildContext) -> Outcome:

@@ -1,0 +1,35 @@
+"""`OutboundPolicy.connect`: the checked socket for clients built on http.client (pyvmomi).
+The same check guards the requests sessions and urllib3 pools (the ec2 and openstack tests)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from imagefactory_core.plugin import OutboundPolicy, OutboundRefused
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield server
+
+
+def test_a_refused_name_is_resolved_and_refused(listener):
+    port = listener.getsockname()[1]
+    with pytest.raises(OutboundRefused) as refused:
+        OutboundPolicy().connect("localhost", port, timeout=5)
+    assert "refused by the outbound policy" in refused.value.reason
+    assert "loopback" in refused.value.reason
+
+
+def test_an_allowed_address_is_connected_to(listener):
+    port = listener.getsockname()[1]
+    with OutboundPolicy(allow=("127.0.0.1",)).connect("localhost", port, timeout=5) as sock:
+        accepted, _ = listener.accept()
+        with accepted:
+            sock.sendall(b"x")
+            assert accepted.recv(1) == b"x"
+        assert sock.getpeername() == ("127.0.0.1", port)
+        assert sock.gettimeout() == 5
