@@ -6,14 +6,18 @@ connection, and pushes the engine cannot take fail with errors that say why."""
 from __future__ import annotations
 
 import filecmp
+import hashlib
+import io
 import json
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from typing import Any
 
 import ovirtsdk4
 import pytest
 from imagefactory_core.testing import wait_for_status
+from lxml import etree
 
 from tests.services.ovirt_support.engine import Engine
 
@@ -126,3 +130,34 @@ def test_a_push_the_engine_cannot_take_fails_with_the_reason(
     assert pushed["status"] == "FAILED"
     assert error in pushed["status_detail"]["error"]
     assert set(ovirt_engine.inventory.disks) == disks_before
+
+
+def test_an_ova_of_the_rhevm_target_image(e2e_app, e2e_client, rhevm_target, tmp_path):
+    """The oVirt OVA layout: vm.ovf, a manifest, and the target image's qcow2 under its disk
+    file name, the same disk as the target image's."""
+    ova = build(e2e_client, "target_images", {"target": "ova"},
+                path=f"/imagefactory/target_images/{rhevm_target['id']}/target_images")
+    assert ova["status"] == "COMPLETE", ova["status_detail"]
+    assert ova["target_image_id"] == rhevm_target["id"]
+    assert ova["properties"]["ova_format"] == "rhevm"
+    download = e2e_client.simulate_get(f"/imagefactory/target_images/{ova['id']}/raw_image")
+    assert download.status_code == 200
+    with tarfile.open(fileobj=io.BytesIO(download.content)) as archive:
+        names = archive.getnames()
+        archive.extractall(tmp_path, filter="data")
+    assert names[0] == "vm.ovf"
+    (manifest,) = [name for name in names if name.endswith(".mf")]
+    (disk,) = [name for name in names if name not in ("vm.ovf", manifest)]
+    digests = dict(line.removeprefix("SHA256(").split(")= ")
+                   for line in (tmp_path / manifest).read_text().splitlines())
+    assert set(digests) == {"vm.ovf", disk}
+    for name, digest in digests.items():
+        assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest, name
+    ovf = etree.parse(str(tmp_path / "vm.ovf")).getroot()
+    references = [element.get(f"{{{ovf.nsmap['ovf']}}}href")
+                  for element in ovf.iter(f"{{{ovf.nsmap['ovf']}}}File")]
+    assert references == [disk]
+    body = e2e_app.services.store.body_path(rhevm_target["id"])
+    same = subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", str(body),
+                           str(tmp_path / disk)], capture_output=True, text=True, check=False)
+    assert same.returncode == 0, same.stdout + same.stderr
