@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     (tmp_path / "imagefactory.conf").write_text(json.dumps({
-        "plugin_modules": ["tests.plugins.fake_os", "tests.plugins.fake_cloud"],
+        "plugin_modules": ["tests.plugins.fake_os", "tests.plugins.fake_cloud",
+                           "tests.plugins.fake_package"],
         "disabled_plugins": sorted({e.name for e in entry_points(group="imagefactory.plugins")}),
         # the fake cloud outlives each command's process, as a real one would
         "plugins": {"tests.plugins.fake_cloud": {"fake_cloud_file": str(tmp_path / "cloud")}},
@@ -130,3 +131,14 @@ def test_a_killed_commands_build_is_failed_by_the_next_not_resumed(home, gate):
 def gate_option(gate: Gate) -> list[str]:
     (name, value), = gate.parameter().items()
     return ["--parameter", name, value]
+
+
+def test_a_target_image_made_from_a_target_image(home):
+    _, out, _ = local(home, "--output", "json", "target_image", "fake", "--template", "fake.tdl")
+    source = json.loads(out)
+    _, out, _ = local(home, "--output", "json", "target-image", "fakepackage",
+                      "--target-image", source["id"], "--parameter", "package_label", "cli")
+    made = json.loads(out)
+    assert made["status"] == "COMPLETE"
+    assert (made["target"], made["target_image_id"]) == ("fakepackage", source["id"])
+    assert made["base_image_id"] == source["base_image_id"]

@@ -39,6 +39,8 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any], int]:
         body["target"] = args.target
         if args.base_image:
             body["base_image_id"] = args.base_image
+        elif args.target_image:
+            body["target_image_id"] = args.target_image
         created = 1 if template else 0
     elif args.verb == "provider-image":
         body.update(target=args.target, provider=provider(args.provider),

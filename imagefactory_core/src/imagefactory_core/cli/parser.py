@@ -103,6 +103,8 @@ def _build_verbs(sub: Any) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--base-image", "--id", dest="base_image", metavar="ID",
                        help="the base image to start from (the original's --id)")
+    group.add_argument("--target-image", dest="target_image", metavar="ID",
+                       help="the target image it is made from (an ova of a vsphere image)")
     group.add_argument("--template", type=Path, help="TDL file: build the base image too")
     _parameter_options(p)
     follow_options(p)
