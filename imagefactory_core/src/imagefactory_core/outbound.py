@@ -117,8 +117,13 @@ class _PolicyAdapter(HTTPAdapter):
 
 def session(allow: tuple[str, ...] | list[str], **adapter: Any) -> requests.Session:
     """A requests session whose every connection obeys the outbound policy; `adapter` goes to
-    the `HTTPAdapter` (``max_retries``)."""
+    the `HTTPAdapter` (``max_retries``).
+
+    It ignores the environment's proxy settings (``HTTP(S)_PROXY``, .netrc): requests would
+    hand a proxied URL to a proxy pool that the checked connections do not cover, and the
+    proxy would reach whatever address the URL names."""
     checked = requests.Session()
+    checked.trust_env = False
     adapter_for_both = _PolicyAdapter(policy(allow), **adapter)
     checked.mount("http://", adapter_for_both)
     checked.mount("https://", adapter_for_both)
