@@ -3,6 +3,7 @@ every connection obeys the outbound policy (``outbound_allow``), checked when it
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,3 +111,33 @@ def test_post_answers_400_and_creates_nothing(imagefactory_client: falcon.testin
     for collection in ("base_images", "target_images", "provider_images"):
         listed = imagefactory_client.simulate_get(f"/imagefactory/{collection}").json
         assert listed[collection] == []
+
+
+def test_a_proxy_variable_does_not_carry_a_push_past_the_policy(kit, monkeypatch) -> None:
+    """The environment names a proxy on an address the operator allows; the listed endpoint's
+    name resolves to a refused address. botocore would send the request to the proxy, which
+    would forward it: the push ignores proxy variables, so the name is resolved, checked and
+    refused. (The name's resolution is the test's: no resolver here knows a private name.)"""
+    refused_endpoint = "http://build-host.internal:9"
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "build-host.internal":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", args[0]))]
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    with socket.create_server(("127.0.0.1", 0)) as proxy:
+        proxy.settimeout(0.5)
+        for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+            monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        with pytest.raises(BuildError, match="refused by the outbound policy"):
+            imagefactory_push_image(
+                ctx=kit.ctx(outbound_allow=("127.0.0.1",)), template=kit.template(),
+                target_image=kit.target(kit.disk()), target="ec2",
+                provider={"region": "us-east-1", "endpoint_url": refused_endpoint},
+                credentials={"access_key": "AKIA1", "secret_access_key": "s3cr3t"},
+                parameters=plugin_parameters(imagefactory_ec2,
+                                             config={"endpoints": [refused_endpoint]}))
+        with pytest.raises(TimeoutError):
+            proxy.accept()  # the proxy never saw the request

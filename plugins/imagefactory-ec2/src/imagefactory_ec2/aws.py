@@ -128,6 +128,9 @@ def _config(service: str, pool: int, *, path_style: bool) -> Config:
         connect_timeout=15,
         read_timeout=120,
         user_agent_extra=_user_agent(),
+        # not the environment's HTTP(S)_PROXY: a proxy would take the request on to whatever
+        # address the endpoint names, past the outbound policy's check
+        proxies={},
         **extra,
     )
 
