@@ -1,18 +1,21 @@
 """Every curl and HTTPie example in docs/ runs against a real `imagefactory serve`, and does what
 its page says.
 
-The examples are written for the shipped plugins (a Debian 12 template, the ``ec2`` target,
-AWS credentials). The server that runs them has the stand-ins of `standin_debian` and
-`standin_ec2` instead, which take the same templates, targets, parameters, providers and
-credentials, checked by the real plugins' code, and answer in a moment. The installed plugins
-are disabled (listed, never imported), so ``/plugins/debian`` answers as a disabled plugin.
+The examples are written for the shipped plugins (a Debian 12 template, the ``ec2``,
+``vsphere`` and ``ova`` targets, AWS credentials). The server that runs them has the stand-ins
+of `standin_debian`, `standin_ec2` and `standin_vsphere` instead, which take the same
+templates, targets, parameters, providers and credentials, checked by the real plugins' code,
+and answer in a moment. The ova plugin is cheap (qemu-img and tar), so the real one packages
+the stand-in's real VMDK. The other installed plugins are disabled (listed, never imported), so
+``/plugins/debian`` answers as a disabled plugin.
 
 Each example runs in a shell, as a reader would paste it: with the page's base URL replaced by
 the server's, a terminal as its standard input (HTTPie reads a body from a standard input that
-is not one), `BASE`, `TARGET` and `PROVIDER` naming a complete chain of images (a new one after
-an example deleted one of them), in a directory where the pages' here documents wrote
-``web.tdl`` and ``ec2-credentials.xml``. The server's access log tells which request each made
-(method, route, status, client). Then:
+is not one), `BASE`, `TARGET` and `PROVIDER` naming a complete chain of images and `VSPHERE`
+and `OVA` a vsphere target image of `BASE` and an OVA made from it (new ones after an example
+deleted one of them), in a directory where the pages' here documents wrote ``web.tdl`` and
+``ec2-credentials.xml``. The server's access log tells which request each made (method, route,
+status, client). Then:
 
 * it exits 0, made one request, answered 2xx, on a route the OpenAPI document describes;
 * its output has the shape of the answer the page shows after it, and a JSON answer is valid
@@ -30,6 +33,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +50,11 @@ pytestmark = pytest.mark.slow
 
 PAGES: list[Page] = read_docs()
 EXAMPLES: list[Example] = [example for page in PAGES for example in page.examples]
-STANDINS = ["tests.docs.standin_debian", "tests.docs.standin_ec2"]
+STANDINS = ["tests.docs.standin_debian", "tests.docs.standin_ec2", "tests.docs.standin_vsphere"]
+REAL_PLUGINS = {"ova"}
+# what each variable of the chain names
+CHAIN_KINDS = {"BASE": "base_images", "TARGET": "target_images", "PROVIDER": "provider_images",
+               "VSPHERE": "target_images", "OVA": "target_images"}
 METHODS = ("get", "head", "post", "put", "delete", "patch")
 ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/1\.[01]" (?P<status>\d{3}) \S+ '
                     r'"[^"]*" "(?P<agent>[^"]*)"$')
@@ -106,7 +114,9 @@ class Harness:
     """The server, the reader's directory and shell, and the images the examples name."""
 
     def __init__(self, root: Path):
-        self.server = ServerProcess(root / "server", no_oauth=True, plugin_modules=STANDINS)
+        installed = {ep.name for ep in entry_points(group="imagefactory.plugins")}
+        self.server = ServerProcess(root / "server", no_oauth=True, plugin_modules=STANDINS,
+                                    disabled_plugins=sorted(installed - REAL_PLUGINS))
         self.server.root.mkdir(parents=True)
         self.cwd = root / "reader"
         self.cwd.mkdir()
@@ -126,27 +136,45 @@ class Harness:
                                timeout=30)
 
     # -- the images the examples name ------------------------------------------------------
-    def _chain_intact(self) -> bool:
-        for kind, key in (("base_images", "BASE"), ("target_images", "TARGET"),
-                          ("provider_images", "PROVIDER")):
-            answer = self.server.request("GET", f"/{kind}/{self.chain[key]}")
+    def _complete(self, *keys: str) -> bool:
+        for key in keys:
+            if key not in self.chain:
+                return False
+            answer = self.server.request("GET", f"/{CHAIN_KINDS[key]}/{self.chain[key]}")
             if answer.status_code != 200 or \
                     next(iter(answer.json().values()))["status"] != "COMPLETE":
                 return False
         return True
 
+    def _made(self, path: str, body: dict[str, Any]) -> str:
+        """The id of the target image `body` POSTed to `path` makes, once COMPLETE."""
+        made = self.server.post(path, body)
+        return str(self.server.wait_for(f"/target_images/{made['id']}", ("COMPLETE",))["id"])
+
     def ensure_chain(self) -> None:
-        """A COMPLETE base, target and provider image, made by one cascading push."""
-        if self.chain and self._chain_intact():
-            return
-        pushed = self.server.post("/provider_images", {"provider_image": {
-            "template": (self.cwd / "web.tdl").read_text(), "target": "ec2",
-            "provider": "ec2-us-east-1",
-            "credentials": (self.cwd / "ec2-credentials.xml").read_text()}})
-        provider = self.server.wait_for(f"/provider_images/{pushed['id']}", ("COMPLETE",))
-        target = self.server.get(f"/target_images/{provider['target_image_id']}")
-        self.chain = {"BASE": target["base_image_id"], "TARGET": target["id"],
-                      "PROVIDER": provider["id"]}
+        """COMPLETE images for every variable: a base image, a target and a provider image of
+        it made by one cascading push, a vsphere target image of it and an OVA of that. What an
+        example deleted is made again, with what is made from it."""
+        if self._complete("BASE"):
+            source = {"base_image_id": self.chain["BASE"]}
+        else:
+            self.chain = {}
+            source = {"template": (self.cwd / "web.tdl").read_text()}
+        if not self._complete("TARGET", "PROVIDER"):
+            pushed = self.server.post("/provider_images", {"provider_image": {
+                **source, "target": "ec2", "provider": "ec2-us-east-1",
+                "credentials": (self.cwd / "ec2-credentials.xml").read_text()}})
+            provider = self.server.wait_for(f"/provider_images/{pushed['id']}", ("COMPLETE",))
+            target = self.server.get(f"/target_images/{provider['target_image_id']}")
+            self.chain.update(BASE=target["base_image_id"], TARGET=target["id"],
+                              PROVIDER=provider["id"])
+        if not self._complete("VSPHERE"):
+            self.chain["VSPHERE"] = self._made("/target_images", {"target_image": {
+                "target": "vsphere", "base_image_id": self.chain["BASE"]}})
+            self.chain.pop("OVA", None)
+        if not self._complete("OVA"):
+            self.chain["OVA"] = self._made(f"/target_images/{self.chain['VSPHERE']}/target_images",
+                                           {"target_image": {"target": "ova"}})
 
     # -- running one example ---------------------------------------------------------------
     def _access_lines(self, agent: str) -> list[re.Match[str]]:
