@@ -21,6 +21,7 @@ lint:
 bench:
 	.venv/bin/python bench/base_build
 	.venv/bin/python bench/push_ec2
+	.venv/bin/python bench/target_convert
 	.venv/bin/python bench/push_openstack
 	.venv/bin/python bench/push_vsphere
 	.venv/bin/python bench/push_rhevm

@@ -42,7 +42,8 @@ def plugin(session: nox.Session, plugin: str) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks against mkosi and the clouds' own upload tools (see README)."""
     session.install("-e", "imagefactory_core", *EDITABLE_PLUGINS)
-    for script in ("base_build", "push_ec2", "push_openstack"):
+    for script in ("base_build", "push_ec2", "target_convert", "push_openstack", "push_vsphere",
+                   "push_rhevm", "api_load"):
         session.run("python", f"bench/{script}")
 
 

@@ -12,6 +12,8 @@ import openstack.exceptions
 import pytest
 from imagefactory_core.plugin import BuildCancelled, BuildError, ImageView, Template
 from imagefactory_core.testing import RecordingBuildContext
+from imagefactory_openstack.push import _verify
+from openstack.image.v2.image import Image
 
 # openstacksdk warns about its own internals (InfluxDB support, renamed methods) on every call.
 pytestmark = [pytest.mark.slow,
@@ -87,36 +89,35 @@ def test_push_through_keystone_with_seed_xml_credentials(
     assert not any(password in line for line in ctx.lines)
 
 
-def test_push_verifies_against_the_digest_the_target_image_recorded(
+def test_a_recorded_format_is_used_and_the_digest_computed_while_sending(
         push: Push, new_context: NewContext, target_image: Callable[..., ImageView],
         qcow2_target: tuple[Path, dict[str, Any]], openstack_cloud: dict[str, Any],
-        xml_credentials: dict[str, Any], admin: Connection) -> None:
+        xml_credentials: dict[str, Any], admin: Connection,
+        digest: Callable[[Path, str], str]) -> None:
     body, properties = qcow2_target
     ctx = new_context()
     result = push(ctx, target_image(body, properties), {"auth_url": openstack_cloud["auth_url"]},
                   xml_credentials)
     assert admin.image.get_image(result.identifier_on_provider).hash_value == \
-        properties["sha512"]
+        digest(body, "sha512")
     assert f"Glance's sha512 of image {result.identifier_on_provider} matches the target " \
         "image" in ctx.lines
-    # Format, size and digest were recorded when the target image was made: no second look.
-    assert not any("qemu-img" in line for line in ctx.lines)
+    # Format and size were recorded when the target image was made: no second look, and the
+    # digest came from the bytes sent, not from a second read of the file.
+    assert not any("qemu-img" in line or "computing the" in line for line in ctx.lines)
 
 
-def test_a_digest_mismatch_fails_and_deletes_the_image(
-        push: Push, new_context: NewContext, target_image: Callable[..., ImageView],
-        qcow2_target: tuple[Path, dict[str, Any]], openstack_cloud: dict[str, Any],
-        xml_credentials: dict[str, Any], admin: Connection) -> None:
-    body, properties = qcow2_target
+def test_a_digest_glance_did_not_store_fails_the_check(new_context: NewContext,
+                                                        qcow2_disk: Path) -> None:
     ctx = new_context()
-    # A target image whose body changed on disk after it was made.
-    tampered = {**properties, "sha512": "0" * 128}
-    with pytest.raises(BuildError, match=r"Glance's sha512 of image \S+ is [0-9a-f]{128}, but "
-                                         r"the target image's is 0{128}"):
-        push(ctx, target_image(body, tampered), {"auth_url": openstack_cloud["auth_url"]},
-             xml_credentials)
-    assert any(line.startswith("deleted the incomplete Glance image") for line in ctx.lines)
-    assert glance_images(admin, ctx) == []
+    stored = Image(id="0ddba11", size=qcow2_disk.stat().st_size, hash_algo="sha512",
+                   hash_value="0" * 128)
+    with pytest.raises(BuildError, match=r"Glance's sha512 of image 0ddba11 is 0{128}, but "
+                                         r"the target image's is [0-9a-f]{128}"):
+        _verify(ctx, stored, {"sha512": "f" * 128}, qcow2_disk)
+    short = Image(id="5h0r7", size=1, hash_algo="sha512", hash_value="0" * 128)
+    with pytest.raises(BuildError, match="Glance stored 1 bytes for image 5h0r7"):
+        _verify(ctx, short, {"sha512": "0" * 128}, qcow2_disk)
 
 
 def test_progress_is_monotone_and_reaches_100(

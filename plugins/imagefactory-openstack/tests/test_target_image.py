@@ -1,6 +1,5 @@
 """create_target_image converts with qemu-img and reports the format it finds in the file."""
 
-import hashlib
 import json
 import subprocess
 from collections.abc import Callable
@@ -33,12 +32,11 @@ def test_default_is_qcow2_detected_from_the_file(new_context: NewContext,
     ctx = new_context()
     properties = create_target(ctx, template, raw_disk)
     assert properties == {"disk_format": "qcow2", "image_format": "qcow2",
-                          "virtual_size": raw_disk.stat().st_size,
-                          "sha512": hashlib.sha512(ctx.body_path.read_bytes()).hexdigest()}
+                          "virtual_size": raw_disk.stat().st_size}
     assert qemu_info(ctx.body_path)["format"] == "qcow2"
     assert same_content(raw_disk, ctx.body_path)
     assert any("qemu-img info --output=json" in line for line in ctx.lines)
-    assert [percent for percent, _ in ctx.reports] == [0, 90, 100]
+    assert [percent for percent, _ in ctx.reports] == [0, 100]
 
 
 def test_compressed_qcow2_is_smaller(new_context: NewContext, create_target: CreateTarget,

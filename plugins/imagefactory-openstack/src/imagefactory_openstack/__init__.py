@@ -28,7 +28,7 @@ from imagefactory_core.plugin import (
     hookimpl,
 )
 
-from . import content, convert, digest, settings
+from . import content, convert, settings
 from .account import OperatorRules, account_from_request
 from .delete import delete
 from .push import push
@@ -72,12 +72,9 @@ def imagefactory_create_target_image(ctx: BuildContext, template: Template,
         raise BuildError(f"qemu-img was asked for {wanted} but the result reads as "
                          f"{info['format']}")
     disk_format = convert.glance_disk_format(info)
-    ctx.progress(90, f"Computing the {digest.BODY_DIGEST} of the {disk_format} image")
-    body_digest = digest.file_digest(ctx.body_path, digest.BODY_DIGEST, ctx.check_cancelled)
     ctx.progress(100, f"Target image is {disk_format}, {info['actual-size']} bytes on disk")
     return BuildResult(properties={"disk_format": disk_format, "image_format": name,
-                                   "virtual_size": info["virtual-size"],
-                                   digest.BODY_DIGEST: body_digest})
+                                   "virtual_size": info["virtual-size"]})
 
 
 @hookimpl

@@ -8,8 +8,7 @@ from pathlib import Path
 
 CHUNK_SIZE = 4 * 1024 * 1024
 
-# Glance's default secure hash (os_hash_algo). A target image records it when it is made, so a
-# push, which may happen many times, needs no hashing of its own.
+# Glance's default secure hash (os_hash_algo), computed while a push sends the body.
 BODY_DIGEST = "sha512"
 
 
