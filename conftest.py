@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.services.moto",
     "tests.services.openstack",
     "tests.services.ovirt",
+    "tests.services.postgresql",
     "tests.services.vsphere",
 ]

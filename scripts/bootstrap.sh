@@ -11,6 +11,8 @@ packages=(python3-venv python3-dev gcc git ca-certificates procps util-linux cor
 # root's subordinate ids; libseccomp is loaded by pyseccomp. busybox-static makes the tiny trees
 # of the sandbox tests, iproute2 their network namespaces, libc6-dev their static C helper.
 packages+=(uidmap libseccomp2 busybox-static iproute2 libc6-dev)
+# The test suite runs the store on a real PostgreSQL server it starts (tests/services/postgresql.py).
+[ "$mode" = test ] && packages+=(postgresql)
 for list in plugins/*/apt-packages.txt; do
     [ -f "$list" ] && mapfile -t -O "${#packages[@]}" packages < <(grep -v '^\s*#' "$list" | grep .)
 done

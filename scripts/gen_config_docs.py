@@ -45,7 +45,30 @@ MEANING = {
     "state_dir": "database, keys, work directories",
     "storage_path": "image bodies `<uuid>.body` and logs `<uuid>.log`; unset: "
                     "`state_dir/storage`. The original's `image_manager_args.storage_path` "
-                    "sets it too",
+                    "sets it too. With `storage_url`, this worker's local copies of them",
+    "storage_url": "where image bodies and build logs are kept: unset, the directory "
+                   "`storage_path`; `s3://bucket/prefix`, S3-compatible object storage (the "
+                   "`s3` extra, boto3), and `storage_path` holds this worker's local copies. "
+                   "The bucket must answer at start-up (architecture.md, Storage)",
+    "storage_endpoint_url": "the object store's endpoint for an S3-compatible service "
+                            "(MinIO, Ceph RGW…; addressed path-style); unset: AWS's",
+    "storage_region": "the bucket's region; unset: boto3's (`AWS_DEFAULT_REGION`, "
+                      "`~/.aws/config`)",
+    "storage_access_key": "access key id for `storage_url`, with `storage_secret_key`; "
+                          "unset: boto3's standard credentials (`AWS_ACCESS_KEY_ID`…, "
+                          "`~/.aws/credentials`, an instance role)",
+    "storage_secret_key": "secret access key for `storage_access_key`; never logged or shown "
+                          "(prefer the environment or boto3's files to the configuration file)",
+    "storage_cache_mib": "disk space the local copies of image bodies may take with "
+                         "`storage_url`: beyond it, copies no running job uses are removed, "
+                         "least recently used first; 0: removed as soon as their jobs end",
+    "raw_image_redirect": "with `storage_url`, answer a GET of `…/raw_image` with a 307 to a "
+                          "pre-signed URL of the object (valid 300 s; the client sends Range "
+                          "there) instead of sending the body through the service; clients "
+                          "must reach the object store",
+    "log_upload_seconds": "with `storage_url`, how often a running build's log is copied to "
+                          "storage when it grew (and at once when the build ends): how late "
+                          "`…/log` shows a running build's lines",
     "cache_path": "caches shared by builds (packages, JEOS trees)",
     "database_url": "SQLAlchemy URL; unset: `sqlite:///state_dir/imagefactory.db`. "
                     "`postgresql+psycopg://…` with the `postgresql` extra. Set, it turns off the "

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from imagefactory_core.errors import BuildError, NotFound
 from imagefactory_core.model import ImageKind, Status
 from imagefactory_core.store import (
@@ -23,6 +24,7 @@ from imagefactory_core.store import (
     SqlNonceStore,
     open_database,
 )
+from imagefactory_core.store.database import MIGRATIONS
 from imagefactory_core.store.schema import metadata
 
 ROOTPW = "Sealed-Rootpw-31f7"
@@ -85,7 +87,7 @@ def test_migrations_are_at_head_and_rerunning_them_is_harmless(tmp_path):
     assert describe(second) == shape
     with second.connect() as connection:
         version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).all()
-    assert version == [("0001",)]
+    assert version == [(ScriptDirectory(str(MIGRATIONS)).get_current_head(),)]
 
 
 def test_sqlite_runs_in_wal_mode(migrated):

@@ -42,6 +42,14 @@ class Config:
     public_url: str | None = None
     state_dir: str = "/var/lib/imagefactory"
     storage_path: str | None = None
+    storage_url: str | None = None
+    storage_endpoint_url: str | None = None
+    storage_region: str | None = None
+    storage_access_key: str | None = None
+    storage_secret_key: str | None = field(default=None, repr=False)
+    storage_cache_mib: int = 8192
+    raw_image_redirect: bool = False
+    log_upload_seconds: float = 10.0
     cache_path: str = "/var/cache/imagefactory"
     database_url: str | None = None
     max_concurrent_local_sessions: int = 2
@@ -75,7 +83,8 @@ class Config:
     # -- derived locations ----------------------------------------------------------------------
     @property
     def storage_dir(self) -> Path:
-        """Where image bodies (`<uuid>.body`) and build logs (`<uuid>.log`) live."""
+        """Where image bodies (`<uuid>.body`) and build logs (`<uuid>.log`) live; with a
+        `storage_url`, this worker's local copies of them (`imagefactory_core.storage`)."""
         return Path(self.storage_path or Path(self.state_dir) / "storage")
 
     @property
@@ -135,7 +144,7 @@ _MINIMUM = {"sandbox_memory_mib": 64, "sandbox_processes": 16, "sandbox_tree_mib
             "server_threads": 1, "max_request_bytes": 1, "log_followers": 1,
             "log_follow_seconds": 1, "max_log_bytes": 4096, "max_template_bytes": 1,
             "callback_timeout": 0.001, "callback_retries": 0, "oauth_timestamp_window": 1,
-            "request_head_seconds": 0.1}
+            "request_head_seconds": 0.1, "storage_cache_mib": 0, "log_upload_seconds": 0.1}
 _MAXIMUM = {"port": 65535}
 # Element type of the dict and list fields.
 _ITEMS = {"clients": str, "plugins": dict, "disabled_plugins": str, "plugin_modules": str,
@@ -192,7 +201,8 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         return _typed(name, _FIELDS[name].type, value)
     except (ValueError, TypeError) as exc:
-        shown = "(not shown: it holds secrets)" if name == "clients" else repr(value)
+        shown = ("(not shown: it holds secrets)" if name in ("clients", "storage_secret_key")
+                 else repr(value))
         raise InvalidRequest(f"configuration key {name!r}: cannot use {shown} ({exc})") from exc
 
 

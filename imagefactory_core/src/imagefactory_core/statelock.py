@@ -5,19 +5,26 @@ leftovers of a crash and "recover" them (a second ``imagefactory serve`` started
 the default directory deleted the first's build's work directory). The build engine holds an
 exclusive lock on ``state_dir/service.lock`` for as long as it runs; the file says who holds
 it. The kernel drops the lock when the holder dies, so a crashed service never blocks the next.
+
+The lock guards one host's directory. Services on several hosts that share a PostgreSQL
+database tell their images apart by the state directory's instance id (`instance_id`), which
+the database's records carry (store/instances.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
 import time
+import uuid
 from pathlib import Path
 
 from .errors import InvalidRequest
 
 LOCK_FILE = "service.lock"
+INSTANCE_FILE = "instance.id"
 
 
 class StateLock:
@@ -48,3 +55,18 @@ class StateLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def instance_id(state_dir: Path) -> str:
+    """The id of the service that runs on `state_dir`: made at its first start, the same at
+    every later one (a restarted service recovers its own unfinished images)."""
+    path = state_dir / INSTANCE_FILE
+    if not path.exists():
+        made = path.with_name(f"{INSTANCE_FILE}.{os.getpid()}")
+        made.write_text(f"{uuid.uuid4()}\n")
+        try:
+            with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+                os.link(made, path)
+        finally:
+            made.unlink()
+    return path.read_text().strip()

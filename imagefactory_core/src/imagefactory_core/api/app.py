@@ -18,6 +18,8 @@ from ..config import Config
 from ..model import ImageKind
 from ..plugins import PluginHost, load_plugins
 from ..service import ImageService
+from ..statelock import instance_id
+from ..storage import open_storage
 from ..store import ImageStore, RecordCache, Sealer, SqlNonceStore, open_database
 from . import errors
 from .logs import Followers
@@ -76,15 +78,20 @@ def build_services(config: Config, plugins: PluginHost | None = None) -> Service
     for path in (Path(config.state_dir), config.storage_dir, config.work_dir, config.cache_dir):
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o700)
-    # a connection for each thread that may query: the server's, builds', uploads', callbacks'
+    # a connection for each thread that may query: the server's, builds', uploads', callbacks',
+    # the heartbeat's
     engine_db = open_database(config.db_url, config.server_threads
                               + config.max_concurrent_local_sessions
-                              + config.max_concurrent_uploads + 1)
+                              + config.max_concurrent_uploads + 2)
     # The state directory's own database has one writer, this process (the engine holds the
     # state lock), so records may be cached; a database_url may be shared (store/cache.py).
     store = ImageStore(engine_db, config.storage_dir, Sealer(config.secret_key_file),
                        max_log_bytes=config.max_log_bytes,
-                       cache=RecordCache() if config.database_url is None else None)
+                       cache=RecordCache() if config.database_url is None else None,
+                       storage=open_storage(config),
+                       cache_bytes=config.storage_cache_mib * 1024 * 1024,
+                       log_upload_seconds=config.log_upload_seconds,
+                       owner=instance_id(Path(config.state_dir)))
     plugins = plugins or load_plugins(disabled=config.disabled_plugins,
                                      modules=config.plugin_modules)
     plugins.configure(config.plugins)

@@ -1,4 +1,4 @@
-"""Build logs as response bodies: read from disk in chunks, and followed within bounds.
+"""Build logs as response bodies: read from storage in chunks, and followed within bounds.
 
 A follower (``GET …/log?follow=true``) holds one of the server's threads until its image
 settles. `Followers` bounds how many may do so at once (configuration ``log_followers``, well
@@ -10,26 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
-from pathlib import Path
+from collections.abc import Callable, Generator
 
 import falcon
 
-CHUNK = 1024 * 1024
+from ..storage import CHUNK, Storage
+
+__all__ = ["CHUNK", "FollowedLog", "Followers"]
 POLL_SECONDS = 0.5
 RETRY_AFTER_SECONDS = 10
-
-
-def read_chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
-    """`length` bytes of `path` from `start`, at most `CHUNK` at a time (never the whole file)."""
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        while length > 0:
-            chunk = handle.read(min(CHUNK, length))
-            if not chunk:
-                return
-            length -= len(chunk)
-            yield chunk
 
 
 class Followers:
@@ -40,9 +29,9 @@ class Followers:
         self.max_seconds = max_seconds
         self._slots = threading.BoundedSemaphore(limit)
 
-    def follow(self, path: Path, settled: Callable[[], bool]) -> FollowedLog:
-        """The response body following `path` until `settled()` or the time limit; a 503 (with
-        Retry-After) when every slot is taken."""
+    def follow(self, storage: Storage, key: str, settled: Callable[[], bool]) -> FollowedLog:
+        """The response body following the log `key` in `storage` until `settled()` or the
+        time limit; a 503 (with Retry-After) when every slot is taken."""
         if not self._slots.acquire(blocking=False):
             raise falcon.HTTPServiceUnavailable(
                 title="Too many log followers",
@@ -50,16 +39,17 @@ class Followers:
                             "service allows at once (configuration key log_followers). Retry "
                             "later, or GET the log without follow=true.",
                 retry_after=RETRY_AFTER_SECONDS)
-        return FollowedLog(self._chunks(path, settled), self._slots.release)
+        return FollowedLog(self._chunks(storage, key, settled), self._slots.release)
 
-    def _chunks(self, path: Path, settled: Callable[[], bool]) -> Generator[bytes, None, None]:
+    def _chunks(self, storage: Storage, key: str,
+                settled: Callable[[], bool]) -> Generator[bytes, None, None]:
         offset = 0
         deadline = time.monotonic() + self.max_seconds
         while True:
             done = settled()  # before reading: what the log holds then includes the last line
-            if path.is_file():
-                size = path.stat().st_size
-                for chunk in read_chunks(path, offset, size - offset):
+            size = storage.size(key) or 0
+            if size > offset:
+                for chunk in storage.read(key, offset, size - offset):
                     offset += len(chunk)
                     yield chunk
             if done:

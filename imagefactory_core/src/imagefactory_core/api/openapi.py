@@ -111,14 +111,16 @@ def _log(params: list[str]) -> dict[str, Any]:
 
 
 def _raw(params: list[str]) -> dict[str, Any]:
-    get = {"summary": "Download the image body (Range supported)",
-           "security": SIGNED_READ,
-           "responses": {"200": {"description": "The body",
-                                 "content": {"application/octet-stream": {}}},
-                         "206": {"description": "Part of the body"},
-                         **_errors(400, 401, 404, 409, 416)}}
+    responses = {"200": {"description": "The body", "content": {"application/octet-stream": {}}},
+                 "206": {"description": "Part of the body"},
+                 **_errors(400, 401, 404, 409, 416)}
+    get = {"summary": "Download the image body (Range supported)", "security": SIGNED_READ,
+           "responses": {**responses, "307": {
+               "description": "With object storage and raw_image_redirect: the body is at a "
+                              "pre-signed URL (Location), valid for 300 s, Range supported"}}}
     return {"parameters": [_param(p) for p in params], "get": get,
-            "head": {**get, "summary": "Size and type of the image body"}}
+            "head": {**get, "summary": "Size and type of the image body",
+                     "responses": responses}}
 
 
 def _image_paths() -> dict[str, Any]:

@@ -19,10 +19,12 @@ from ..errors import InvalidRequest
 from ..model import ImageKind, ImageRecord, Status
 from ..plugins import PluginHost
 from ..service import ImageService, Request
-from .logs import Followers, read_chunks
+from ..storage import body_key, log_key
+from .logs import Followers
 from .media import read_image_request
 
 PARENT_COLUMN = {"base_id": "base_image_id", "target_id": "target_image_id"}
+REDIRECT_SECONDS = 300  # how long a pre-signed raw_image URL may start a download
 
 
 def base_url(req: falcon.Request, config: Config) -> str:
@@ -136,7 +138,9 @@ class ImageItem:
 
 
 class RawImage:
-    """The image body, with HTTP Range support for resumable downloads.
+    """The image body, with HTTP Range support for resumable downloads: read from storage
+    through the API, or (``raw_image_redirect``, object storage only) a GET answered by a
+    307 to a pre-signed storage URL that the client follows, Range and all.
 
     Signed whenever OAuth is on: a body holds what its template put in it (files, the root
     password's hash), which the seed's open status reads never served.
@@ -149,12 +153,19 @@ class RawImage:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
         record = self.item.record(ids)
-        if record.status is not Status.COMPLETE or not record.body_path.exists():
+        storage = self.item.service.store.storage
+        key = body_key(record.id)
+        size = storage.size(key) if record.status is Status.COMPLETE else None
+        if size is None:
             raise falcon.HTTPConflict(
                 title="Image not available",
                 description=f"image {record.id} is {record.status.value}; its body can be "
                             "downloaded once it is COMPLETE")
-        size = record.body_path.stat().st_size
+        fmt = record.properties.get("disk_format", "raw")
+        if req.method == "GET" and self.item.config.raw_image_redirect:
+            url = storage.download_url(key, f"{record.id}.{fmt}", REDIRECT_SECONDS)
+            if url is not None:
+                raise falcon.HTTPTemporaryRedirect(url)
         start, end = 0, size - 1
         if req.range is not None and req.range_unit == "bytes":  # other units are ignored
             first, last = req.range
@@ -168,19 +179,19 @@ class RawImage:
                                       "that starts inside it")
             resp.status = falcon.HTTP_206
             resp.content_range = (start, end, size)
-        fmt = record.properties.get("disk_format", "raw")
         resp.content_type = "application/octet-stream"
         resp.downloadable_as = f"{record.id}.{fmt}"
         resp.accept_ranges = "bytes"
         resp.content_length = end - start + 1
-        resp.stream = read_chunks(record.body_path, start, end - start + 1)
+        resp.stream = storage.read(key, start, end - start + 1)
 
     on_head = on_get
 
 
 class BuildLog:
-    """The image's build log as text, streamed from disk; ``?follow=true`` streams it until the
-    image settles, within the bounds of `Followers`.
+    """The image's build log as text, streamed from storage; ``?follow=true`` streams it until
+    the image settles, within the bounds of `Followers`. With object storage, a running
+    job's lines appear as they are uploaded (``log_upload_seconds``).
 
     Signed whenever OAuth is on: commands and their output are logged, which the seed's open
     status reads never served.
@@ -195,14 +206,15 @@ class BuildLog:
     def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
         record = self.item.record(ids)
         store = self.item.service.store
-        path = store.log_path(record.id)
+        key = log_key(record.id)
         resp.content_type = falcon.MEDIA_TEXT
         if req.get_param_as_bool("follow", default=False):
-            resp.stream = self.followers.follow(path, lambda: _settled(store.get(record.id)))
+            resp.stream = self.followers.follow(store.storage, key,
+                                                lambda: _settled(store.get(record.id)))
             return
-        size = path.stat().st_size if path.is_file() else 0
+        size = store.storage.size(key) or 0
         resp.content_length = size
-        resp.stream = read_chunks(path, 0, size) if size else None
+        resp.stream = store.storage.read(key, 0, size) if size else None
 
 
 def _settled(record: ImageRecord) -> bool:

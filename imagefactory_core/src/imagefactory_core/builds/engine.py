@@ -6,11 +6,18 @@ never blocks a build. Heavy lifting happens in plugin subprocesses, so threads s
 
 A job whose parent image is not COMPLETE yet waits (PENDING) and is queued when the parent
 completes, or failed with the parent's reason when the parent fails.
+
+Several services may share one database (PostgreSQL): each is an instance (`store.instances`)
+that beats a heartbeat, recovers only what is its own or a dead service's, settles jobs
+waiting for a parent another service builds by looking at the parent's status on each beat,
+and refuses to delete an image another live service is building.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import traceback
@@ -28,7 +35,8 @@ from ..model import ImageKind, ImageRecord, Outcome, Status
 from ..plugins import PluginHost
 from ..representation import full
 from ..statelock import StateLock
-from ..store import ImageStore
+from ..store import ImageStore, Instance, Instances
+from ..store.instances import HEARTBEAT_SECONDS
 from .callbacks import CallbackNotifier
 from .job import Job, Plan
 from .work import Work, remove_tree
@@ -53,6 +61,17 @@ class BuildEngine:
     def __init__(self, store: ImageStore, plugins: PluginHost, config: Config,
                  notifier: CallbackNotifier | None = None):
         self.state_lock = StateLock(Path(config.state_dir))  # before any record is touched
+        if store.owner is None:
+            raise ValueError("the build engine needs a store that records its owner")
+        self.instance = Instance(store.owner,
+                                 f"{socket.gethostname()}:{Path(config.state_dir).resolve()}",
+                                 os.getpid())
+        self.instances = Instances(store.engine)
+        try:
+            self.instances.join(self.instance)
+        except BaseException:
+            self.state_lock.release()
+            raise
         self.store = store
         self.plugins = plugins
         self.config = config
@@ -70,6 +89,10 @@ class BuildEngine:
         self._delete_after_cancel: set[str] = set()
         self._waiting: dict[str, list[Job]] = defaultdict(list)
         self._stopping = False
+        self._stop_beating = threading.Event()
+        self._beating = threading.Thread(target=self._keep_beating, name="heartbeat",
+                                         daemon=True)
+        self._beating.start()
 
     # -- status changes -------------------------------------------------------------------------
     def _set(self, image_id: str, callbacks: list[str], **values: Any) -> ImageRecord:
@@ -176,6 +199,7 @@ class BuildEngine:
         ctx: BuildContext | None = None
         interrupted: BaseException | None = None
         try:
+            self.store.logs.open(job.image_id)  # copied to storage while the job runs
             record = self.store.get(job.image_id)
             ctx = self._context(record, event)
             outcome = self._outcome(job, record, ctx)
@@ -188,6 +212,10 @@ class BuildEngine:
         if ctx is not None:
             self._remove_workdir(ctx.workdir)
         self._conclude(job, outcome)
+        try:
+            self.store.logs.close(job.image_id)
+        except Exception:  # the log is in storage up to its last upload; the job has ended
+            log.exception("could not close the build log of image %s", job.image_id)
         if interrupted is not None:
             raise interrupted
 
@@ -321,6 +349,8 @@ class BuildEngine:
                 event.set()
                 self._cancel.pop(record.id, None)
                 self._drop_waiting(record.id)
+            else:
+                self._refuse_if_elsewhere(record)
             self.store.remove_files(record.id)
             self._set(record.id, callbacks, status=Status.DELETED, activity="Deleted")
 
@@ -340,6 +370,16 @@ class BuildEngine:
             return Plan.from_json(self.store.sealed(image_id)).callbacks
         except BuildError:  # a plan that cannot be unsealed must not block a delete
             return []
+
+    def _refuse_if_elsewhere(self, record: ImageRecord) -> None:
+        """Refuse (409) to delete an image another live service is building or pushing: only
+        that service can stop its job, which would otherwise end after the deletion and
+        record the image COMPLETE again."""
+        holder = self.instances.holder(record.id)
+        if holder is not None and holder.id != self.instance.id:
+            raise Conflict(f"{record.kind.value} {record.id} is being worked on by another "
+                           f"service of this database ({holder}): DELETE it through that "
+                           "service, or once its status is final")
 
     def _drop_waiting(self, image_id: str) -> None:
         for jobs in self._waiting.values():
@@ -374,6 +414,7 @@ class BuildEngine:
                 self._drop_waiting(record.id)
                 self._set(record.id, callbacks, status=Status.DELETED, activity="Deleted")
                 return
+            self._refuse_if_elsewhere(record)
             if not record.identifier_on_provider:
                 self._set(record.id, callbacks, status=Status.DELETED,
                           activity="Deleted (it was never on the provider)")
@@ -419,9 +460,13 @@ class BuildEngine:
         stored) and ends FAILED, a provider delete DELETEFAILED, both saying what to do; a
         base or target delete finishes. One record that cannot be recovered is FAILED alone.
         Without `resume` (the CLI's local mode: a command that lists images must not start a
-        build it would cancel on exit), unfinished builds end FAILED, saying why."""
-        for record in self.store.with_status([Status.NEW, Status.PENDING, Status.BUILDING,
-                                              Status.DELETING]):
+        build it would cancel on exit), unfinished builds end FAILED, saying why.
+
+        Only the images this service may claim are touched: its own, those of no service, and
+        those of a service that stopped or whose heartbeat is stale (`store.instances`); the
+        builds of another live service on the same database are its own business."""
+        claimed = self.instances.claim_unfinished(self.instance.id)
+        for record in [self.store.get(image_id) for image_id in claimed]:
             try:
                 self._recover(record, resume)
             except Exception as exc:
@@ -461,6 +506,35 @@ class BuildEngine:
             parent = record.target_image_id or record.base_image_id
             self.submit(record, Job(record.id, record.kind, "build", parent, plan))
 
+    def _keep_beating(self) -> None:
+        """Until shutdown, every `HEARTBEAT_SECONDS`: say this service is alive, and settle
+        the jobs waiting for images other services build. A database that does not answer
+        is logged, and tried again at the next beat."""
+        while not self._stop_beating.wait(HEARTBEAT_SECONDS):
+            try:
+                self.instances.beat(self.instance)
+                self._settle_remote_parents()
+            except Exception as exc:
+                log.warning("heartbeat of %s failed: %s", self.instance, _describe(exc))
+
+    def _settle_remote_parents(self) -> None:
+        """Schedule again the jobs waiting for a parent no job of this engine builds (another
+        service's): those whose parent has ended are queued or failed, the others wait on."""
+        with self._lock:
+            for parent_id in [p for p in self._waiting if p not in self._cancel]:
+                for job in self._waiting.pop(parent_id):
+                    self._schedule_or_fail(job)
+
+    def _leave(self) -> None:
+        """Stop beating and say so: what this service leaves unfinished (its queued jobs) may
+        be recovered at once by a service starting on the same database."""
+        self._stop_beating.set()
+        self._beating.join(HEARTBEAT_SECONDS)
+        try:
+            self.instances.leave(self.instance)
+        except Exception as exc:
+            log.warning("could not record that %s stopped: %s", self.instance, _describe(exc))
+
     def shutdown(self, timeout: float = 30.0) -> None:
         """Cancel running jobs (recorded FAILED, saying so); queued ones stay PENDING and are
         re-queued by the next start's `recover`."""
@@ -482,9 +556,11 @@ class BuildEngine:
         threading.Thread(target=wait_all, daemon=True).start()
         if done.wait(timeout):
             self.notifier.drain()
+            self._leave()
             self.state_lock.release()
             return
         stuck = self._abandon_running(timeout)
+        self._leave()
         log.error("builds did not stop within %.0f s (%s recorded as such); the state "
                   "directory stays locked until this process exits", timeout, ", ".join(stuck))
         self.notifier.drain()

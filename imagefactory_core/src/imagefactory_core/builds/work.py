@@ -3,7 +3,9 @@
 The engine (`engine.py`) decides when a job runs; this module decides what it does, calling
 plugins through the `PluginHost` facade with what the job's `Plan` says: which plugin, with
 which parameters. Each hook call gets a context bound to its plugin that masks the plugin's
-secret parameter values.
+secret parameter values. Plugins see bodies as local files: the parent bodies a job reads
+are fetched from storage first, and the body a build writes is stored before the job may
+complete (`store.bodies`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..model import ImageKind, ImageRecord, Outcome, Status
 from ..parameters import secret_values
 from ..plugins import PluginHost, PluginInfo
 from ..processes import kill_job_processes, kill_recorded_groups
+from ..storage import StorageError
 from ..store import ImageStore
 from ..tdl import Template
 from .job import Job, Plan
@@ -31,7 +34,20 @@ class Work:
         self.plugins = plugins
 
     def run(self, job: Job, record: ImageRecord, ctx: BuildContext) -> Outcome:
-        """Do `job` on `record`; raise `BuildError` (or `BuildCancelled`) when it fails."""
+        """Do `job` on `record`; raise `BuildError` (or `BuildCancelled`) when it fails. A
+        build ends COMPLETE only once its body is in storage."""
+        builds = job.action == "build" and job.kind is not ImageKind.PROVIDER
+        try:
+            if builds:
+                self.store.bodies.hold(record.id, job.image_id)
+            outcome = self._run(job, record, ctx)
+            if builds:
+                self._store_body(record, ctx)
+            return outcome
+        finally:
+            self.store.bodies.release(job.image_id)
+
+    def _run(self, job: Job, record: ImageRecord, ctx: BuildContext) -> Outcome:
         if job.plan.template:
             template = job.plan.parsed_template()
             if template.os.rootpw:
@@ -77,9 +93,9 @@ class Work:
         cloud = self._plugin(plan.cloud_plugin)
         cloud_ctx, cloud_parameters = self._bound(ctx, plan, cloud)
         if record.target_image_id:
-            return self._derived_target(record.target_image_id, plan, template, cloud,
+            return self._derived_target(record.target_image_id, job, template, cloud,
                                         cloud_ctx, cloud_parameters)
-        base = self.store.get(record.base_image_id)
+        base = self._fetched(self.store.get(record.base_image_id), job, ctx)
         content = self.plugins.target_content(cloud, plan.target, template, cloud_parameters)
         source = base.body_path
         icicle = base.icicle
@@ -102,13 +118,14 @@ class Work:
         return _complete(icicle=icicle,
                          properties={**result.properties, "cloud_plugin": cloud.id})
 
-    def _derived_target(self, source_id: str, plan: Plan, template: Template,
+    def _derived_target(self, source_id: str, job: Job, template: Template,
                         cloud: PluginInfo, cloud_ctx: BuildContext,
                         cloud_parameters: dict[str, Any]) -> Outcome:
         """A target image made from another target image (``CloudTarget.from_targets``): the
         plugin gets the source's body as it is, without target content."""
+        plan = job.plan
         assert plan.target
-        source = self.store.get(source_id)
+        source = self._fetched(self.store.get(source_id), job, cloud_ctx)
         cloud_ctx.progress(0, f"Creating {plan.target} image from {source.target} target image "
                               f"{source.id} with plugin {cloud.id}")
         result = self.plugins.create_target_image(cloud, cloud_ctx, template, source.view(),
@@ -121,7 +138,7 @@ class Work:
     def _push(self, job: Job, record: ImageRecord, ctx: BuildContext) -> Outcome:
         plan = job.plan
         assert record.target_image_id and plan.target
-        target_image = self.store.get(record.target_image_id)
+        target_image = self._fetched(self.store.get(record.target_image_id), job, ctx)
         cloud = self._plugin(plan.cloud_plugin)
         cloud_ctx, parameters = self._bound(ctx, plan, cloud)
         _mask(cloud_ctx, job.credentials)
@@ -143,6 +160,32 @@ class Work:
         self.plugins.delete_from_provider(cloud, cloud_ctx, record.view(), plan.target or "",
                                           plan.provider or record.provider or "",
                                           job.credentials or {}, parameters)
+
+    def _fetched(self, image: ImageRecord, job: Job, ctx: BuildContext) -> ImageRecord:
+        """`image`, its body (`body_path`) a local file until `job` ends."""
+        bodies = self.store.bodies
+        named = f"{image.kind.singular.replace('_', ' ')} {image.id}"
+        if bodies.copies:
+            ctx.progress(0, f"Fetching the body of {named} from {bodies.storage.describe()}")
+        try:
+            bodies.fetch(image.id, job.image_id, lambda: ctx.cancelled)
+        except StorageError as exc:
+            ctx.check_cancelled()
+            raise BuildError(f"the body of {named} could not be fetched: {exc}") from exc
+        return image
+
+    def _store_body(self, record: ImageRecord, ctx: BuildContext) -> None:
+        """Upload the body the plugin wrote (nothing to do when storage is its directory)."""
+        bodies = self.store.bodies
+        if not bodies.copies:
+            return
+        ctx.progress(0, f"Storing the image body in {bodies.storage.describe()}")
+        try:
+            bodies.store(record.id, lambda: ctx.cancelled)
+        except StorageError as exc:
+            ctx.check_cancelled()
+            raise BuildError(f"the image body could not be stored: {exc}") from exc
+        ctx.check_cancelled()  # deleted while it uploaded: not COMPLETE, and removed
 
 
 def _complete(**made: Any) -> Outcome:

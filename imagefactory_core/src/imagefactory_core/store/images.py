@@ -1,7 +1,9 @@
-"""Image records in the metadata database, and their bodies and logs on disk.
+"""Image records in the metadata database, and their bodies and logs in storage.
 
 Each change is committed before the method returns, so whatever the API shows has been
-persisted. Bodies are ``<storage>/<uuid>.body``; build logs ``<storage>/<uuid>.log``.
+persisted. Bodies are ``<uuid>.body``, build logs ``<uuid>.log`` in the configured `Storage`
+(the directory ``storage_path`` by default); jobs get them as local files through `bodies`
+and `logs` (see `imagefactory_core.storage`).
 
 With a `RecordCache` (embedded mode: this process is the database's only writer), `get` and
 `refs` answer from memory, and every method that writes tells the cache after its commit.
@@ -9,12 +11,9 @@ With a `RecordCache` (embedded mode: this process is the database's only writer)
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import os
 import uuid
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from sqlalchemy import Engine, Select, and_, bindparam, case, insert, select, up
 
 from ..errors import NotFound
 from ..model import ImageKind, ImageRecord, ImageRef, Outcome, Status, StatusDetail
+from ..storage import BodyCache, LocalStorage, LogMirror, Storage
 from .cache import RecordCache
 from .schema import images
 from .sealing import Sealer
@@ -63,6 +63,8 @@ def _with_children_query(kind: ImageKind) -> Select[Any]:
 
 
 DEFAULT_MAX_LOG_BYTES = 64 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 8192 * 1024 * 1024
+DEFAULT_LOG_UPLOAD_SECONDS = 10.0
 # Room kept at the end of a full log for the line saying it was truncated.
 _TRUNCATION_ROOM = 256
 CLOSING_LINE_BYTES = 4096
@@ -70,21 +72,34 @@ CLOSING_LINE_BYTES = 4096
 
 class ImageStore:
     def __init__(self, engine: Engine, storage_dir: Path, sealer: Sealer, *,
-                 max_log_bytes: int = DEFAULT_MAX_LOG_BYTES, cache: RecordCache | None = None):
-        """`cache` only when no other process writes the database (see `store.cache`)."""
+                 max_log_bytes: int = DEFAULT_MAX_LOG_BYTES, cache: RecordCache | None = None,
+                 storage: Storage | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
+                 log_upload_seconds: float = DEFAULT_LOG_UPLOAD_SECONDS,
+                 owner: str | None = None):
+        """`cache` only when no other process writes the database (see `store.cache`).
+        `storage` keeps bodies and logs (default: the directory `storage_dir`); with object
+        storage, `storage_dir` holds this worker's local copies, `cache_bytes` of bodies.
+        `owner`: this service's instance id, recorded with every image it creates and every
+        status it writes (the images' `owner`, see `store.instances`)."""
         self.engine = engine
         self.storage_dir = storage_dir
         self.sealer = sealer
         self.max_log_bytes = max_log_bytes
         self.cache = cache
+        self.owner = owner
         storage_dir.mkdir(parents=True, exist_ok=True)
+        self.storage = storage or LocalStorage(storage_dir)
+        self.bodies = BodyCache(self.storage, storage_dir, cache_bytes)
+        self.logs = LogMirror(self.storage, storage_dir, log_upload_seconds)
 
     # -- paths ------------------------------------------------------------------------------------
     def body_path(self, image_id: str) -> Path:
-        return self.storage_dir / f"{image_id}.body"
+        """The body as a local file: the stored one, or this worker's copy (`bodies`)."""
+        return self.bodies.path(image_id)
 
     def log_path(self, image_id: str) -> Path:
-        return self.storage_dir / f"{image_id}.log"
+        """The local file the log is appended to (the stored one by default)."""
+        return self.logs.path(image_id)
 
     def append_log(self, image_id: str, line: str, *, closing: bool = False) -> None:
         """Append a time-stamped line, unless the log is full (`max_log_bytes`): the line that
@@ -95,7 +110,8 @@ class ImageStore:
         each cut to `CLOSING_LINE_BYTES`: a reader must always learn how the build ended."""
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         data = f"{stamp} {line}\n".encode("utf-8", "backslashreplace")
-        with self.log_path(image_id).open("ab") as handle:
+        # closing lines reach storage before the status they explain is recorded
+        with self.logs.appending(image_id, publish=closing) as path, path.open("ab") as handle:
             room = (CLOSING_LINE_BYTES if closing
                     else self.max_log_bytes - _TRUNCATION_ROOM - handle.tell())
             if len(data) <= room:
@@ -149,7 +165,7 @@ class ImageStore:
                 activity=activity, error=None, template=redacted_template,
                 sealed=self.sealer.seal(sealed),
                 parameters=json.dumps(parameters), properties="{}",
-                created_at=now, updated_at=now, **links,
+                created_at=now, updated_at=now, owner=self.owner, **links,
             ))
         if self.cache is not None:
             self.cache.forget_group(kind)
@@ -215,14 +231,6 @@ class ImageStore:
             ids = conn.execute(query, {"kind": kind.value, **links}).scalars().all()
         return tuple(ImageRef(image_id, kind) for image_id in ids)
 
-    def with_status(self, statuses: Iterable[Status]) -> list[ImageRecord]:
-        wanted = [s.value for s in statuses]
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(images).where(images.c.status.in_(wanted)).order_by(images.c.created_at)
-            ).all()
-        return [self._record(row) for row in rows]
-
     def sealed(self, image_id: str) -> str:
         """The text given to `create` as `sealed` (``{}`` when there was none)."""
         with self.engine.connect() as conn:
@@ -236,6 +244,8 @@ class ImageStore:
                 values[column] = json.dumps(values[column])
         if isinstance(values.get("status"), Status):
             values["status"] = values["status"].value
+        if "status" in values and self.owner is not None:
+            values["owner"] = self.owner
         values["updated_at"] = datetime.now(UTC)
         with self.engine.begin() as conn:
             conn.execute(update(images).where(images.c.id == image_id).values(**values))
@@ -276,9 +286,7 @@ class ImageStore:
 
     def remove_files(self, image_id: str) -> None:
         """Delete the body (the log stays: it explains what happened)."""
-        for path in (self.body_path(image_id),):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+        self.bodies.remove(image_id)
 
 
 def _not_found(image_id: str, kind: ImageKind | None) -> NotFound:

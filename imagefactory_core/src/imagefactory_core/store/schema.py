@@ -38,6 +38,8 @@ images = Table(
     Column("properties", Text, nullable=False, default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # the instance (statelock.instance_id) that last changed the status (store/instances.py)
+    Column("owner", String(36)),
     Index("ix_images_kind_status", "kind", "status"),
     Index("ix_images_base_image_id", "base_image_id"),
     Index("ix_images_target_image_id", "target_image_id"),
@@ -50,4 +52,14 @@ oauth_nonces = Table(
     Column("nonce", String(255), primary_key=True),
     Column("timestamp", BigInteger, primary_key=True),
     Index("ix_oauth_nonces_timestamp", "timestamp"),
+)
+
+# The services using this database, each saying it is alive (store/instances.py).
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("location", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
 )
