@@ -26,3 +26,4 @@ bench:
 	.venv/bin/python bench/push_vsphere
 	.venv/bin/python bench/push_rhevm
 	.venv/bin/python bench/api_load
+	.venv/bin/python bench/first_boot

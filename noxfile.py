@@ -41,9 +41,9 @@ def plugin(session: nox.Session, plugin: str) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks against mkosi and the clouds' own upload tools (see README)."""
-    session.install("-e", "imagefactory_core", *EDITABLE_PLUGINS)
+    session.install("-e", "imagefactory_core[testing]", *EDITABLE_PLUGINS)
     for script in ("base_build", "push_ec2", "target_convert", "push_openstack", "push_vsphere",
-                   "push_rhevm", "api_load"):
+                   "push_rhevm", "api_load", "first_boot"):
         session.run("python", f"bench/{script}")
 
 

@@ -1,6 +1,7 @@
 """End-to-end fixtures: the real service (installed plugins, real Debian builds) driven
 through its REST API, with ONE real bookworm base image built per test session and shared by
-every end-to-end test (the package cache in `shared_cache_dir` keeps later sessions warm)."""
+every end-to-end test (the package cache in `shared_cache_dir` keeps later sessions warm), and
+one ec2 and one openstack-kvm target image of it, shared by the push tests and the boot tests."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import falcon.testing
 import pytest
 from imagefactory_core.api.app import ImageFactoryApp, create_app
 from imagefactory_core.testing import make_config, wait_for_status
+
+from tests.services.mirror import MirrorRelay
 
 BOOT_MARKER = "IMAGEFACTORY-E2E-BOOTED"
 MIRROR = os.environ.get("IMAGEFACTORY_TEST_MIRROR", "http://deb.debian.org/debian")
@@ -98,5 +101,33 @@ def build(client: falcon.testing.TestClient, collection: str, body: dict[str, An
 def bookworm_base(e2e_client: falcon.testing.TestClient) -> dict[str, Any]:
     """The session's one real bookworm base image, built through the REST API."""
     image = build(e2e_client, "base_images", {"template": bookworm_tdl()})
+    assert image["status"] == "COMPLETE", image["status_detail"]
+    return image
+
+
+@pytest.fixture(scope="session")
+def ec2_target(e2e_client: falcon.testing.TestClient,
+               bookworm_base: dict[str, Any]) -> dict[str, Any]:
+    """The session's ec2 target image (raw) of the bookworm base image."""
+    image = build(e2e_client, "target_images", {"target": "ec2"},
+                  path=f"/imagefactory/base_images/{bookworm_base['id']}/target_images")
+    assert image["status"] == "COMPLETE", image["status_detail"]
+    return image
+
+
+@pytest.fixture(scope="session")
+def relayed_mirror() -> Iterator[MirrorRelay]:
+    """The mirror the openstack target's request names: a relay that records what apt asked."""
+    with MirrorRelay(MIRROR) as relay:
+        yield relay
+
+
+@pytest.fixture(scope="session")
+def openstack_target(e2e_client: falcon.testing.TestClient, bookworm_base: dict[str, Any],
+                     relayed_mirror: MirrorRelay) -> dict[str, Any]:
+    """The session's openstack-kvm target image (qcow2), made with a per-request mirror."""
+    image = build(e2e_client, "target_images",
+                  {"target": "openstack-kvm", "base_image_id": bookworm_base["id"],
+                   "parameters": {"mirror": relayed_mirror.url}})
     assert image["status"] == "COMPLETE", image["status_detail"]
     return image

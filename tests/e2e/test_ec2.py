@@ -1,5 +1,6 @@
 """The whole ec2 flow through the REST API, on the session's real Debian image and a real
-moto server: base → ec2 target → AMI → DELETE, checked against moto with boto3."""
+moto server: base → ec2 target (the session's, `ec2_target` in conftest) → AMI → DELETE,
+checked against moto with boto3."""
 
 from __future__ import annotations
 
@@ -37,14 +38,6 @@ def client(endpoint: dict[str, Any], service: str) -> Any:
                         region_name=endpoint["region"],
                         aws_access_key_id=endpoint["access_key"],
                         aws_secret_access_key=endpoint["secret_access_key"])
-
-
-@pytest.fixture(scope="module")
-def ec2_target(e2e_client, bookworm_base) -> dict[str, Any]:
-    image = build(e2e_client, "target_images", {"target": "ec2"},
-                  path=f"/imagefactory/base_images/{bookworm_base['id']}/target_images")
-    assert image["status"] == "COMPLETE", image["status_detail"]
-    return image
 
 
 def test_target_image_is_a_raw_disk_with_cloud_init(e2e_app, ec2_target, bookworm_base):

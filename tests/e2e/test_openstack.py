@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openstack
 import pytest
 from imagefactory_core.testing import wait_for_status
 
-from tests.services.mirror import MirrorRelay
-
-from .conftest import MIRROR, build
+from .conftest import build
 
 pytestmark = pytest.mark.slow
 
@@ -46,22 +43,6 @@ def digests(path: Any) -> tuple[str, str]:
             md5.update(chunk)
             sha512.update(chunk)
     return md5.hexdigest(), sha512.hexdigest()
-
-
-@pytest.fixture(scope="module")
-def relayed_mirror() -> Iterator[MirrorRelay]:
-    """The mirror the openstack target's request names: a relay that records what apt asked."""
-    with MirrorRelay(MIRROR) as relay:
-        yield relay
-
-
-@pytest.fixture(scope="module")
-def openstack_target(e2e_client, bookworm_base, relayed_mirror) -> dict[str, Any]:
-    image = build(e2e_client, "target_images",
-                  {"target": "openstack-kvm", "base_image_id": bookworm_base["id"],
-                   "parameters": {"mirror": relayed_mirror.url}})
-    assert image["status"] == "COMPLETE", image["status_detail"]
-    return image
 
 
 def test_the_requests_mirror_installed_the_target_content(openstack_target, relayed_mirror,

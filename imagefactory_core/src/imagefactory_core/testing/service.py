@@ -1,7 +1,6 @@
-"""pytest plugin for plugin authors and for imagefactory's own tests.
+"""The service side of the pytest plugin: build contexts, plugins, configuration, the app.
 
-Enabled automatically when imagefactory-core is installed (entry point ``pytest11``).
-Fixtures:
+Fixtures (registered through `imagefactory_core.testing`):
 
 * ``build_context``: a `BuildContext` in a temporary directory whose log lines are collected in
   ``build_context.lines`` and progress reports in ``build_context.reports``.
@@ -24,13 +23,13 @@ import falcon
 import falcon.testing
 import pytest
 
-from .api.app import create_app
-from .config import Config
-from .context import BuildContext
-from .outbound import OutboundPolicy
-from .parameters import ParameterError, check_config, resolve
-from .plugins import PluginHost, load_plugins
-from .sandbox.runner import SandboxSettings
+from ..api.app import create_app
+from ..config import Config
+from ..context import BuildContext
+from ..outbound import OutboundPolicy
+from ..parameters import ParameterError, check_config, resolve
+from ..plugins import PluginHost, load_plugins
+from ..sandbox.runner import SandboxSettings
 
 __all__ = ["ParameterError", "RecordingBuildContext", "loaded_plugin", "make_build_context",
            "make_config", "plugin_parameters", "wait_for_status"]
