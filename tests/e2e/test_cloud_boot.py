@@ -138,6 +138,17 @@ def test_the_metadata_key_is_the_default_users_key(booted: Boot):
     assert result.facts.authorized_keys(DEFAULT_USER) == (result.instance.ssh_public_key,)
 
 
+def test_sshd_runs_with_host_keys_made_by_this_instance(booted: Boot):
+    """The image carries no host keys: every instance's are made on its first boot."""
+    result = booted.result
+    assert result is not None
+    assert result.facts.get("sshd") == "active"
+    keys = [line.split() for line in result.facts.values.get("ssh-host-key", ())]
+    assert {kind for _, kind in keys} >= {"ssh-ed25519", "ssh-rsa"}
+    booted_at = int(result.facts.get("boot-time"))
+    assert all(int(made) >= booted_at - 5 for made, _ in keys), (keys, booted_at)
+
+
 def test_the_root_file_system_grew_to_the_enlarged_disk(booted: Boot):
     facts = booted.result.facts if booted.result else None
     assert facts is not None

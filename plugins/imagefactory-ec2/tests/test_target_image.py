@@ -33,7 +33,8 @@ def test_registers_the_ec2_target() -> None:
 def test_target_content(kit) -> None:
     content = imagefactory_target_content(target="ec2", template=kit.template(),
                                           parameters=kit.parameters())
-    assert {"cloud-init", "cloud-guest-utils"} <= set(content.packages)
+    assert {"cloud-init", "cloud-guest-utils", "openssh-server"} <= set(content.packages)
+    assert "rm -f /etc/ssh/ssh_host_*" in content.commands
     assert b"datasource_list: [ Ec2, None ]" in \
         content.files["/etc/cloud/cloud.cfg.d/90-imagefactory-ec2.cfg"]
     assert "/etc/udev/rules.d/80-net-setup-link.rules" in content.files

@@ -15,7 +15,8 @@ def test_content_brings_cloud_init_serial_console_and_classic_nic_names(
     content = plugin.imagefactory_target_content(target="openstack-kvm", template=template,
                                                  parameters=plugin_parameters(plugin))
     assert content is not None
-    assert content.packages == ("cloud-init", "cloud-guest-utils")
+    assert content.packages == ("cloud-init", "openssh-server", "cloud-guest-utils")
+    assert "rm -f /etc/ssh/ssh_host_*" in content.commands
     grub = content.files["/etc/default/grub.d/90-imagefactory-openstack.cfg"].decode()
     assert "console=ttyS0,115200n8" in grub and "net.ifnames=0" in grub
     assert b"OpenStack" in content.files["/etc/cloud/cloud.cfg.d/90-imagefactory-openstack.cfg"]
@@ -30,7 +31,7 @@ def test_content_picks_the_family_growpart_package() -> None:
     content = plugin.imagefactory_target_content(target="openstack", template=rhel,
                                                  parameters=plugin_parameters(plugin))
     assert content is not None
-    assert content.packages == ("cloud-init", "cloud-utils-growpart")
+    assert content.packages == ("cloud-init", "openssh-server", "cloud-utils-growpart")
 
 
 def test_properties_describe_os_hardware_and_origin(

@@ -4,7 +4,9 @@ Nova hands a guest its network, keys and user data through a config drive or the
 service, which cloud-init reads. Nova's console log (``openstack console log show``) is the
 first serial port, so the kernel and GRUB must write to ttyS0. Instances get virtio NICs whose
 names must not depend on the build machine's hardware: no persistent or "predictable" names,
-every instance's first NIC is eth0.
+every instance's first NIC is eth0. Instances are reached over SSH with the key pair named at
+boot, so the image has an SSH server, without host keys: each instance makes its own on first
+boot (cloud-init's ssh module) instead of sharing the build's.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
 # extlinux/syslinux configuration, whose kernel lines get the arguments they lack.
 _EXTLINUX_CONFIGS = "/boot/extlinux/extlinux.conf /boot/syslinux/syslinux.cfg /extlinux.conf"
 _COMMANDS = (
+    "rm -f /etc/ssh/ssh_host_*",
     "mkdir -p /etc/systemd/network && ln -sf /dev/null /etc/systemd/network/99-default.link",
     "rm -f /etc/udev/rules.d/70-persistent-net.rules",
     "if command -v update-grub >/dev/null 2>&1; then update-grub; "
@@ -60,7 +63,7 @@ def os_family(template: Template) -> str:
 
 def target_content(template: Template) -> TargetContent:
     """The packages, files and commands an OpenStack KVM guest of `template`'s OS needs."""
-    packages = ["cloud-init"]
+    packages = ["cloud-init", "openssh-server"]
     growpart = _GROWPART_PACKAGE.get(os_family(template))
     if growpart:
         packages.append(growpart)

@@ -63,6 +63,11 @@ ip -o link show | while IFS= read -r line; do fact link "$line"; done
 fact default-route "$(ip -4 route show default)"
 fact cmdline "$(cat /proc/cmdline)"
 fact getty "$(systemctl is-active serial-getty@ttyS0.service)"
+fact sshd "$(systemctl is-active ssh.service sshd.service 2>/dev/null | grep -m 1 -x active)"
+for key in /etc/ssh/ssh_host_*_key.pub; do
+    [ -f "$key" ] && fact ssh-host-key "$(stat -c %Y "$key") $(cut -d ' ' -f 1 "$key")"
+done
+fact boot-time "$(date -d "$(uptime -s)" +%s)"
 echo "$m-FACTS-END"
 } > "$out" 2>&1
 
