@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 from imagefactory_core.tdl import parse_icicle
-from imagefactory_core.testing import wait_for_status
-from imagefactory_debian.boot import boot_and_wait
+from imagefactory_core.testing import boot_and_wait, wait_for_status
 
 from tests.services.mirror import MirrorRelay
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from imagefactory_core.testing import (
     ACCEL_VARIABLE,
+    BootError,
     Forward,
     Machine,
     Network,
     Qemu,
+    boot_and_wait,
     smbios,
     usable_accel,
 )
@@ -152,3 +154,13 @@ def test_a_machine_booted_again_keeps_its_variable_store(tmp_path):
     with Qemu(Machine(disk=disk, firmware="uefi", accel="tcg"), uefi_vars=store) as vm:
         assert f"if=pflash,format=raw,unit=1,file={store}" in values(vm.argv, "-drive")
     assert store.read_bytes() == b"changed by the firmware"
+
+
+@pytest.mark.slow
+def test_boot_and_wait_gives_up_at_the_timeout_and_stops_qemu(tmp_path):
+    disk = tmp_path / "empty.raw"
+    disk.write_bytes(bytes(1 << 20))
+    began = time.monotonic()
+    with pytest.raises(BootError, match="after 3 s"):
+        boot_and_wait(disk, ["never printed"], timeout=3)
+    assert time.monotonic() - began < 15

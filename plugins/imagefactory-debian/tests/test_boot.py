@@ -7,7 +7,7 @@ import os
 
 import pytest
 from debian_plugin_testing import BOOT_MARKER, Build
-from imagefactory_debian.boot import boot_and_wait
+from imagefactory_core.testing import boot_and_wait
 
 pytestmark = pytest.mark.slow
 

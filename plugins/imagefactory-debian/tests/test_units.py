@@ -1,5 +1,5 @@
 """Fast tests of the plugin's parts that need no real build: settings, naming, layout, caches
-under concurrency, progress, the boot helper's choices, registration."""
+under concurrency, progress, registration."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from imagefactory_core.testing import (
     plugin_parameters,
 )
 from imagefactory_debian import (
-    boot,
     imagefactory_create_base_image,
     imagefactory_os_targets,
     releases,
@@ -395,28 +394,3 @@ def test_progress_follows_milestones_in_order(tmp_path: Path):
         watched.log(line)
     assert ctx.reports == [(20, "b"), (50, "unpack")]
     assert "Unpacking early" in ctx.lines
-
-
-# -- boot helper --------------------------------------------------------------------------------
-def test_acceleration_defaults_to_tcg_where_kvm_cannot_run_stock_kernels(monkeypatch):
-    monkeypatch.delenv(boot.ACCEL_VARIABLE, raising=False)
-    expected = "tcg" if Path("/sys/module/kvm_pvm").exists() or not Path("/dev/kvm").exists() \
-        else boot.usable_accel()
-    assert boot.usable_accel() == expected
-    monkeypatch.setenv(boot.ACCEL_VARIABLE, "kvm")
-    assert boot.usable_accel() == "kvm"
-
-
-def test_boot_refuses_an_unknown_firmware_before_starting_qemu(tmp_path: Path):
-    with pytest.raises(ValueError, match="firmware must be one of bios, uefi"):
-        boot.boot_and_wait(tmp_path / "d.raw", ["login:"], timeout=1, firmware="coreboot")
-
-
-@pytest.mark.slow
-def test_boot_gives_up_at_the_timeout_and_stops_qemu(tmp_path: Path):
-    disk = tmp_path / "empty.raw"
-    disk.write_bytes(bytes(1 << 20))
-    began = time.monotonic()
-    with pytest.raises(boot.BootError, match="after 3 s"):
-        boot.boot_and_wait(disk, ["never printed"], timeout=3)
-    assert time.monotonic() - began < 15

@@ -1,8 +1,7 @@
 """imagefactory-debian: Debian base images for Image Factory.
 
 Registered under the entry point group ``imagefactory.plugins`` as ``debian``; the core registers
-this module with pluggy, which finds the hook implementations re-exported here. The boot helper
-`imagefactory_debian.boot.boot_and_wait` is public too: tests elsewhere boot images with it.
+this module with pluggy, which finds the hook implementations re-exported here.
 """
 
 from .plugin import (

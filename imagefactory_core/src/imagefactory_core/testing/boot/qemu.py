@@ -256,3 +256,17 @@ class Qemu:
         if self._scratch is not None:
             self._scratch.cleanup()
 
+
+def boot_and_wait(disk: Path, markers: Sequence[str], timeout: float = 300, *,
+                  firmware: str = "bios", accel: str | None = None, memory_mib: int = 1024,
+                  cpus: int = 2) -> str:
+    """Boot `disk` (no network, writes to a throw-away snapshot) and return its console output
+    once every one of `markers` appeared in it: the plain proof that a base image boots.
+
+    Raises `BootError` (its ``console`` attribute holds the output) when `timeout` seconds
+    pass first or the machine stops (QEMU runs with ``-no-reboot``, so a kernel panic ends
+    it). To boot an image the way a cloud does, use `boot_first_time`."""
+    machine = Machine(disk=disk, firmware=firmware, accel=accel, memory_mib=memory_mib,
+                      cpus=cpus)
+    with Qemu(machine) as vm:
+        return vm.wait_for(markers, timeout)
