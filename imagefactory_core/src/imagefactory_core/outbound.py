@@ -39,6 +39,25 @@ class OutboundRefused(NewConnectionError):
         super().__init__(conn, reason)
         self.reason = reason
 
+    @classmethod
+    def behind(cls, exc: BaseException) -> OutboundRefused | None:
+        """The refusal behind `exc`, or None: client libraries (requests, urllib3,
+        keystoneauth, SDKs) wrap it in their own connection errors, through causes, contexts,
+        ``reason`` attributes and arguments."""
+        seen: set[int] = set()
+        pending: list[BaseException] = [exc]
+        while pending:
+            error = pending.pop()
+            if id(error) in seen:
+                continue
+            seen.add(id(error))
+            if isinstance(error, cls):
+                return error
+            linked = [error.__cause__, error.__context__, getattr(error, "reason", None),
+                      *error.args]
+            pending += [item for item in linked if isinstance(item, BaseException)]
+        return None
+
 
 def policy(allow: tuple[str, ...] | list[str]) -> EgressPolicy:
     """The outbound policy with the operator's allow-list (CIDRs or host names), any port."""

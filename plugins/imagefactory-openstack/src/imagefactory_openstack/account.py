@@ -296,27 +296,10 @@ def openstack_errors(action: str) -> Iterator[None]:
     try:
         yield
     except (openstack.exceptions.SDKException, keystoneauth1.exceptions.ClientException) as exc:
-        refused = outbound_refusal(exc)
+        refused = OutboundRefused.behind(exc)
         if refused is not None:
             raise BuildError(f"{action} failed: {refused.reason}") from exc
         raise BuildError(f"{action} failed: {exc}") from exc
-
-
-def outbound_refusal(exc: BaseException) -> OutboundRefused | None:
-    """The outbound policy's refusal behind `exc` (requests and keystoneauth wrap it in their
-    own connection errors), or None."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        error = pending.pop()
-        if id(error) in seen:
-            continue
-        seen.add(id(error))
-        if isinstance(error, OutboundRefused):
-            return error
-        linked = [error.__cause__, error.__context__, getattr(error, "reason", None), *error.args]
-        pending += [item for item in linked if isinstance(item, BaseException)]
-    return None
 
 
 def clouds_file(parameters: Mapping[str, Any]) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 import keystoneauth1.exceptions
 import openstack.connection
 import openstack.exceptions
-from imagefactory_core.plugin import BuildContext, BuildError
+from imagefactory_core.plugin import BuildContext, BuildError, OutboundRefused
 from openstack.image.v2.image import Image
 
 from . import account as accounts
@@ -37,7 +37,7 @@ def create_image(ctx: BuildContext, conn: openstack.connection.Connection, where
             try:
                 response = conn.image.post("/images", json=dict(fields), connect_retries=0)
             except keystoneauth1.exceptions.ConnectionError as exc:
-                if accounts.outbound_refusal(exc) is not None:
+                if OutboundRefused.behind(exc) is not None:
                     raise
                 ctx.log(f"creating the Glance image got no answer ({exc}); looking for an "
                         "image it may have made before sending it again")

@@ -98,7 +98,7 @@ class EngineConnection(ovirtsdk4.Connection):
             raise ovirtsdk4.Error(f"TLS verification of {url} failed: {_innermost(exc)}") \
                 from exc
         except requests.exceptions.RequestException as exc:
-            refused = outbound_refusal(exc)
+            refused = OutboundRefused.behind(exc)
             reason = refused.reason if refused else _innermost(exc)
             raise ovirtsdk4.ConnectionError(f"{method} {url}: {reason}") from exc
 
@@ -125,22 +125,6 @@ def _innermost(exc: BaseException) -> str:
                   getattr(current, "reason", None)]
         current = next((item for item in linked if isinstance(item, BaseException)), None)
     return message
-
-
-def outbound_refusal(exc: BaseException) -> OutboundRefused | None:
-    """The outbound policy's refusal behind `exc` (requests and urllib3 wrap it), or None."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        error = pending.pop()
-        if id(error) in seen:
-            continue
-        seen.add(id(error))
-        if isinstance(error, OutboundRefused):
-            return error
-        linked = [error.__cause__, error.__context__, getattr(error, "reason", None), *error.args]
-        pending += [item for item in linked if isinstance(item, BaseException)]
-    return None
 
 
 def check_ca_file(account: Account) -> None:

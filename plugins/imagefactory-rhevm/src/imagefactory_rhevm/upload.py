@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from imagefactory_core.plugin import BuildCancelled, BuildContext, BuildError
+from imagefactory_core.plugin import BuildCancelled, BuildContext, BuildError, OutboundRefused
 
-from .transport import CONNECT_TIMEOUT, READ_TIMEOUT, outbound_refusal
+from .transport import CONNECT_TIMEOUT, READ_TIMEOUT
 
 MIB = 1024 * 1024
 PIECE = 64 * MIB
@@ -152,7 +152,7 @@ def _request(session: requests.Session, method: str, url: str, verify: bool | st
         raise BuildError(f"TLS verification of imageio at {url} failed: {exc}") from exc
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
             requests.exceptions.ChunkedEncodingError) as exc:
-        refused = outbound_refusal(exc)
+        refused = OutboundRefused.behind(exc)
         if refused is not None:
             raise BuildError(f"imageio at {url}: {refused.reason}") from exc
         raise _Transient(f"{type(exc).__name__}: {exc}") from exc
