@@ -59,6 +59,22 @@ for file in /etc/subuid /etc/subgid; do
     fi
 done
 
+# libvirtd (imagefactory-fedora's libvirt_connection: system) will not start its QEMU driver
+# without the user Debian's libvirt-daemon-system adds, in /dev/kvm's group (else libvirtd
+# probes QEMU again before every domain, for a minute here); that package (systemd units,
+# polkit, default network) is not needed otherwise. Its guests run as the sandbox's ids.
+if command -v libvirtd >/dev/null && ! id libvirt-qemu >/dev/null 2>&1; then
+    echo "bootstrap: adding the system user libvirt-qemu (libvirtd's default QEMU user)"
+    useradd --system --no-create-home --home-dir /var/lib/libvirt --shell /usr/sbin/nologin \
+        libvirt-qemu
+fi
+if id libvirt-qemu >/dev/null 2>&1 && [ -c /dev/kvm ]; then
+    kvm_group=$(stat -c %G /dev/kvm)
+    if getent group "$kvm_group" >/dev/null && ! id -nG libvirt-qemu | grep -qw "$kvm_group"; then
+        usermod -aG "$kvm_group" libvirt-qemu
+    fi
+fi
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 editables=(-e imagefactory_core)

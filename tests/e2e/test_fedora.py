@@ -30,7 +30,8 @@ from .conftest import build
 pytestmark = pytest.mark.slow
 
 ROOT_PASSWORD = "fedora-E2E-secret"
-OPERATOR = ["install_timeout", "inactivity_timeout", "memory_mib", "cpus"]
+OPERATOR = ["install_timeout", "inactivity_timeout", "memory_mib", "cpus",
+            "libvirt_connection"]
 SEED_DOC = Path(__file__).resolve().parents[3] / "shared" / "seed" / \
     "imagefactory-rest-api-v2.txt"
 SEED_F17 = """<template>
@@ -94,8 +95,10 @@ def url_install(tree: FedoraTree) -> str:
 
 
 def fast(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Small, bounded guests of the embedded driver (tests/e2e/test_fedora_system.py runs
+    them through libvirtd)."""
     return {"install_timeout": 300, "inactivity_timeout": 60, "memory_mib": 512, "cpus": 1,
-            **(extra or {})}
+            "libvirt_connection": "embed", **(extra or {})}
 
 
 def disk_file(app: ImageFactoryApp, image: dict[str, Any], partition: int, path: str) -> str:

@@ -190,6 +190,45 @@ def test_domain_xml():
     assert kvm.find("seclabel").get("model") == "dac"
 
 
+def test_domain_xml_for_libvirtd_serves_disks_and_network_over_sockets():
+    guest = Guest(name="imagefactory-x", arch="x86_64", accel="tcg", memory_mib=512, cpus=1,
+                  kernel="/r/vmlinuz", initrd="/r/initrd.img", cmdline="ks", disk="",
+                  console="/r/console", iso="iso", mac="52:54:00:01:02:03",
+                  seclabel_user="+101000:+101000", storage_socket="/r/storage.sock",
+                  net_socket="/r/net.sock")
+    root = etree.fromstring(domain_xml(guest).encode())
+    for device, export in (("disk", "disk"), ("cdrom", "iso")):
+        disk = root.find(f"devices/disk[@device='{device}']")
+        assert disk.get("type") == "network"
+        assert disk.find("source").attrib == {"protocol": "nbd", "name": export}
+        assert disk.find("source/host").attrib == {"transport": "unix",
+                                                   "socket": "/r/storage.sock"}
+    assert root.find("devices/interface") is None
+    assert root.find("seclabel/label").text == "+101000:+101000"
+    args = [a.get("value") for a in root.iter("{http://libvirt.org/schemas/domain/qemu/1.0}arg")]
+    assert args == ["-netdev", "stream,id=imagefactory-net,server=off,addr.type=unix,"
+                    "addr.path=/r/net.sock", "-device", "virtio-net-pci,netdev=imagefactory-net,"
+                    "mac=52:54:00:01:02:03,bus=pcie.0,addr=0x18"]
+
+
+def test_connection_choice(monkeypatch):
+    from imagefactory_fedora import connection
+
+    answers = {"libvirtd": False, "kvm": False}
+    monkeypatch.setattr(connection, "libvirtd_answers", lambda: answers["libvirtd"])
+    monkeypatch.setattr(connection.accel, "kvm_usable", lambda: answers["kvm"])
+    assert connection.choose("embed", "auto") == "embed"
+    assert connection.choose("auto", "auto") == "embed"
+    with pytest.raises(BuildError, match="libvirtd does not answer"):
+        connection.choose("system", "auto")
+    answers["libvirtd"] = True
+    assert connection.choose("system", "tcg") == "system"
+    assert connection.choose("auto", "auto") == "embed"  # libvirtd alone buys nothing
+    answers["kvm"] = True
+    assert connection.choose("auto", "auto") == "system"
+    assert connection.choose("auto", "tcg") == "embed"
+
+
 def test_console_report():
     text = "\n".join(["boot", MARKERS.extra_begin, "a1", "[   1.234567] noise", "b1",
                       MARKERS.extra_end, MARKERS.icicle_begin, "a-1.0-1.x86_64",

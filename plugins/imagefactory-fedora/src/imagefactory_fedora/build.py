@@ -24,7 +24,7 @@ from typing import Any
 
 from imagefactory_core.plugin import BuildContext, BuildError, BuildResult, Template
 
-from . import accel, console, kickstart, treefetch, versions
+from . import accel, connection, console, kickstart, treefetch, versions
 from .domain import Guest, random_mac, random_name
 from .guest import Media, run_guest, watched
 from .icicle import icicle
@@ -61,14 +61,16 @@ def create_base_image(ctx: BuildContext, template: Template,
         install = _installer(ctx, template, settings, release, text, scratch)
         with open(ctx.body_path, "wb") as disk:
             disk.truncate(settings.disk_bytes)
-        chosen = accel.choose(settings.accel, settings.connection)
+        where = connection.choose(settings.connection, settings.accel)
+        chosen = accel.choose(settings.accel, where)
         guest = Guest(name=random_name(ctx.image_id), arch=template.os.arch, accel=chosen,
                       memory_mib=settings.memory_mib, cpus=settings.cpus, kernel="",
                       initrd="", cmdline=install.cmdline, disk="", console="",
                       mac=random_mac())
-        ctx.progress(10, f"installing {release.label} in a {chosen.upper()} guest")
+        ctx.progress(10, f"installing {release.label} in a {chosen.upper()} guest "
+                         f"({'libvirtd' if where == 'system' else 'embedded driver'})")
         outcome = run_guest(watched(ctx, 10, 95), guest, install.media, scratch,
-                            inactivity=settings.inactivity_timeout,
+                            connection=where, inactivity=settings.inactivity_timeout,
                             timeout=settings.install_timeout)
         os.chown(ctx.body_path, 0, 0)
         ctx.progress(95, f"the guest powered off after {outcome.seconds:.0f} s: ICICLE")
@@ -85,6 +87,7 @@ def create_base_image(ctx: BuildContext, template: Template,
         "kickstart": "install_script" if settings.install_script else "generated",
         "kickstart_syntax": release.handler,
         "accel": chosen,
+        "libvirt_connection": where,
     })
 
 

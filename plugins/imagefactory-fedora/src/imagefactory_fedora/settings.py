@@ -15,7 +15,7 @@ from typing import Any
 from imagefactory_core.plugin import BuildError, Parameter, ParameterError, Template
 
 DEFAULT_DISK_BYTES = 10 * 1024**3  # Oz's default when the TDL has no <disk><size>
-CONNECTIONS = ("auto", "embed")  # qemu:///system waits for a restricted guest network
+CONNECTIONS = ("auto", "embed", "system")
 ACCELERATIONS = ("auto", "kvm", "tcg")
 
 PARAMETERS = [
@@ -26,8 +26,10 @@ PARAMETERS = [
     Parameter("install_proxy", "url", None, "HTTP proxy the guest's downloads go through "
               "after the egress policy allowed them (e.g. a package cache)",
               pattern=r"http://\S+", operator_only=True),
-    Parameter("libvirt_connection", "string", "auto", "embed (and auto): libvirt's embedded "
-              "QEMU driver (qemu:///embed) inside the build sandbox, no daemon, TCG only",
+    Parameter("libvirt_connection", "string", "auto", "embed: libvirt's embedded QEMU driver "
+              "(qemu:///embed) inside the build sandbox, no daemon, TCG only; system: libvirtd "
+              "(qemu:///system), KVM when usable, the guest's network and disks served from a "
+              "build sandbox; auto: system where libvirtd answers and KVM is usable, else embed",
               choices=CONNECTIONS, operator_only=True),
     Parameter("accel", "string", "auto", "kvm, tcg (emulation), or auto: kvm where /dev/kvm "
               "can run stock kernels and the connection can use it (the embedded driver "
@@ -62,7 +64,7 @@ class Settings:
     install_script: str | None
     kernel_cmdline: str
     install_proxy: str | None
-    connection: str  # "embed"
+    connection: str  # "auto", "embed" or "system" (resolved by `connection.choose`)
     accel: str  # "auto", "kvm" or "tcg"
     memory_mib: int
     cpus: int
@@ -80,7 +82,7 @@ class Settings:
             install_script=parameters["install_script"] or None,
             kernel_cmdline=kernel_cmdline.strip(),
             install_proxy=parameters["install_proxy"],
-            connection="embed",
+            connection=parameters["libvirt_connection"],
             accel=parameters["accel"],
             memory_mib=parameters["memory_mib"],
             cpus=parameters["cpus"],
