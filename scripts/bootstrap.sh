@@ -13,6 +13,8 @@ packages=(python3-venv python3-dev gcc git ca-certificates procps util-linux cor
 packages+=(uidmap libseccomp2 busybox-static iproute2 libc6-dev)
 # The test suite runs the store on a real PostgreSQL server it starts (tests/services/postgresql.py).
 [ "$mode" = test ] && packages+=(postgresql)
+# tests/cluster's Celery queue runs on a real Redis it starts (tests/services/redis.py).
+[ "$mode" = test ] && packages+=(redis-server)
 for list in plugins/*/apt-packages.txt; do
     [ -f "$list" ] && mapfile -t -O "${#packages[@]}" packages < <(grep -v '^\s*#' "$list" | grep .)
 done

@@ -69,19 +69,40 @@ MEANING = {
     "log_upload_seconds": "with `storage_url`, how often a running build's log is copied to "
                           "storage when it grew (and at once when the build ends): how late "
                           "`…/log` shows a running build's lines",
-    "cache_path": "caches shared by builds (packages, JEOS trees)",
+    "cache_path": "caches shared by the builds of one worker (packages, JEOS trees); each "
+                  "worker keeps its own",
     "database_url": "SQLAlchemy URL; unset: `sqlite:///state_dir/imagefactory.db`. "
                     "`postgresql+psycopg://…` with the `postgresql` extra. Set, it turns off the "
                     "in-memory record cache (another process may write that database)",
-    "max_concurrent_local_sessions": "concurrent base and target builds",
-    "max_concurrent_uploads": "concurrent pushes and provider deletes",
+    "max_concurrent_local_sessions": "concurrent base and target builds, per build worker",
+    "max_concurrent_uploads": "concurrent pushes and provider deletes, per build worker",
+    "build_workers": "where builds run: `embedded` (`serve` starts one `imagefactory worker` "
+                     "process beside the API and restarts it if it dies), `external` (`serve` "
+                     "runs the API only; workers run apart, scale-out.md) or `in-process` "
+                     "(threads of the API process, as the command line's local mode)",
+    "queue_url": "how queued jobs reach the workers: unset, through the database (idle "
+                 "worker slots look for jobs every 0.5 s); `redis://…`, `rediss://…` (Redis) "
+                 "or `amqp://…`, `amqps://…` (RabbitMQ), a Celery broker (a queue per plugin; "
+                 "install `celery`). Needs `build_workers` `embedded` or `external`; never "
+                 "shown in messages (it may hold a password)",
+    "worker_plugins": "the plugins whose jobs this worker takes (`imagefactory worker "
+                      "--plugins`); empty: every plugin it loaded. The jobs of base images and of "
+                      "target images built from them are the OS plugin's; pushes, cloud "
+                      "deletes and target images made from target images, the cloud plugin's",
+    "worker_stale_seconds": "a build worker whose heartbeat (written every 5 s) is older is "
+                            "taken for dead: the other workers hand its jobs out again (builds "
+                            "start from scratch; a job whose workers died 3 times ends FAILED). "
+                            "Keep it above the database outages you expect to ride out",
+    "secret_key_path": "the key sealing templates and queued credentials in the database; "
+                       "unset: `state_dir/secret.key`, made at the first start. Every API "
+                       "server and worker of one database must read the same key",
     "tdl_require_root_pw": "refuse templates without `<rootpw>`",
     "max_request_bytes": "largest request body (413 beyond)",
     "max_template_bytes": "largest template (400 beyond)",
     "callback_timeout": "seconds each status callback PUT may take",
     "callback_retries": "retries of a status callback that failed",
-    "server_threads": "request threads (the database pool keeps a connection for each, and for "
-                      "each build and upload worker)",
+    "server_threads": "request threads (the database pool keeps a connection for each, and, "
+                      "with `build_workers: in-process`, for each build and upload slot)",
     "request_head_seconds": "how long a client may take to send a request's line and headers "
                             "(from connecting, TLS handshake included, or from the first byte "
                             "of a later request on a kept-alive connection); the head is read "

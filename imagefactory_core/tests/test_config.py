@@ -220,3 +220,29 @@ def test_bad_sandbox_settings_are_clear_errors(key, value, message):
     with pytest.raises(InvalidRequest) as raised:
         load_config(env={}, overrides={key: value}).sandbox_settings()
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(("values", "said"), [
+    ({"build_workers": "threads"}, "is not one of embedded, external, in-process"),
+    ({"queue_url": "http://127.0.0.1:6379"}, "a Celery broker URL starts with"),
+    ({"build_workers": "in-process", "queue_url": "redis://127.0.0.1:6379/0"},
+     "in-process builds take no queue"),
+])
+def test_where_builds_run_is_checked(values, said):
+    with pytest.raises(InvalidRequest, match=said):
+        Config(**values).checked_workers()
+
+
+def test_a_broker_password_is_not_echoed_in_errors(tmp_path):
+    path = conf(tmp_path, json.dumps({"queue_url": ["redis://:broker-pw-5e1@127.0.0.1/0"]}))
+    with pytest.raises(InvalidRequest) as raised:
+        load_config(path, env={})
+    assert "queue_url" in str(raised.value) and "broker-pw-5e1" not in str(raised.value)
+
+
+def test_serve_refuses_a_worker_mode_it_does_not_know(tmp_path, capsys):
+    path = conf(tmp_path, json.dumps({"build_workers": "threads",
+                                      "state_dir": str(tmp_path / "state")}))
+    with pytest.raises(SystemExit):
+        main(["serve", "--config", str(path), "--no-ssl", "--no-oauth"])
+    assert "build_workers" in capsys.readouterr().err

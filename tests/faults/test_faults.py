@@ -13,8 +13,10 @@ import signal
 from pathlib import Path
 
 import pytest
+from imagefactory_core.builds.engine import RESTARTED
 
 from tests.receivers import DeadReceiver, Receiver
+from tests.server.conftest import wait_until
 
 from . import processes
 from .conftest import CALLBACK_TIMEOUT, CREDENTIALS, FINAL, Rig
@@ -24,10 +26,14 @@ pytestmark = pytest.mark.slow
 STOP_TIMEOUT = 70  # gunicorn's graceful_timeout (60 s) and some
 
 
-def crash_and_restart(rig: Rig) -> None:
+def crash_and_restart(rig: Rig, command: processes.Process) -> None:
+    """SIGKILL the service, start it again, and wait for its build worker's recovery to end
+    the `command` the killed one left running."""
     rig.server.kill_group()
     assert rig.server.proc is not None and rig.server.proc.returncode == -signal.SIGKILL
     rig.server.start()
+    wait_until(lambda: not processes.alive(command), 30,
+               "recovery to end what the killed service left running")
 
 
 def test_sigkill_during_a_build_requeues_it_and_its_waiting_child(rig: Rig) -> None:
@@ -36,13 +42,12 @@ def test_sigkill_during_a_build_requeues_it_and_its_waiting_child(rig: Rig) -> N
     target = rig.post(f"{base}/target_images", {"target_image": {"target": "faultcloud"}})
     assert rig.server.get(target)["status"] == "PENDING"
 
-    crash_and_restart(rig)
+    crash_and_restart(rig, command)
 
-    assert not processes.alive(command)  # recovery ended what the killed service left running
     images = rig.check()
     assert images[base]["status"] == "COMPLETE", images[base]["status_detail"]
     assert images[target]["status"] == "COMPLETE", images[target]["status_detail"]
-    assert "re-queued: the service restarted during the build" in rig.log(base)
+    assert RESTARTED in rig.log(base)
 
 
 def test_sigkill_during_an_upload_fails_the_push_and_keeps_the_target(rig: Rig) -> None:
@@ -50,9 +55,8 @@ def test_sigkill_during_an_upload_fails_the_push_and_keeps_the_target(rig: Rig) 
     push = rig.push(target, fault_push_seconds=600)
     command = rig.command(push, "push")
 
-    crash_and_restart(rig)
+    crash_and_restart(rig, command)
 
-    assert not processes.alive(command)
     images = rig.check()
     assert images[push]["status"] == "FAILED"
     assert "POST the provider image again" in images[push]["status_detail"]["error"]
@@ -70,9 +74,8 @@ def test_sigkill_during_a_provider_delete_then_a_new_delete_finishes_it(rig: Rig
     assert rig.server.request("DELETE", push, json=delete).status_code == 204
     command = rig.command(push, "delete")
 
-    crash_and_restart(rig)
+    crash_and_restart(rig, command)
 
-    assert not processes.alive(command)
     images = rig.check()
     assert images[push]["status"] == "DELETEFAILED"
     assert "DELETE again with credentials" in images[push]["status_detail"]["error"]
@@ -146,14 +149,14 @@ def test_a_hung_build_does_not_keep_the_operator_from_stopping_the_service(rig: 
 
 def test_a_build_deaf_to_cancellation_is_deleted_by_the_next_start(rig: Rig) -> None:
     deaf = rig.base("deaf-to-cancellation", fault="hang-deaf")
-    rig.command(deaf, "hang-deaf")
+    command = rig.command(deaf, "hang-deaf")
 
     assert rig.server.request("DELETE", deaf).status_code == 204
 
     assert rig.server.get(deaf)["status"] == "DELETING"  # resumable: the next start finishes it
     beside = rig.base("beside-the-deaf-build")  # the other build slot still works
     assert rig.server.wait_for(beside, FINAL)["status"] == "COMPLETE"
-    crash_and_restart(rig)  # SIGTERM would wait out gunicorn's graceful timeout for it
+    crash_and_restart(rig, command)  # SIGTERM would wait out the graceful timeout for it
     assert rig.check()[deaf]["status"] == "DELETED"
 
 

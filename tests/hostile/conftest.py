@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from tests.rest.conftest import fake_tdl
-from tests.server.conftest import SETTLED, ServerProcess, wait_until
+from tests.server.conftest import SETTLED, ServerProcess, api_worker, wait_until
 
 MEMORY_GROWTH_MIB = 80
 """How far the worker's peak RSS may rise above its RSS after start-up, over the whole suite."""
@@ -28,19 +28,13 @@ SETTLE_SECONDS = 120.0
 
 
 class Worker:
-    """The gunicorn worker that runs the app (the server's only child process)."""
+    """The gunicorn worker that runs the app (the server's child beside its build worker)."""
 
     def __init__(self, server: ServerProcess):
         assert server.proc is not None
         self.server = server
-        self.pid = self._only_child(server.proc.pid)
+        self.pid = api_worker(server)
         self.started_kib = self.status_kib("VmRSS")
-
-    @staticmethod
-    def _only_child(pid: int) -> int:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        assert len(children) == 1, f"expected one gunicorn worker, found {children}"
-        return int(children[0])
 
     def status_kib(self, field: str) -> int:
         """A memory figure (VmRSS, VmHWM …) of the worker from /proc/<pid>/status, in KiB."""
@@ -54,7 +48,7 @@ class Worker:
         """The server answers, from the same worker, whose peak memory stayed bounded."""
         answer = self.server.request("GET", "", timeout=30)
         assert answer.status_code == 200, answer.text
-        assert self._only_child(self.server.proc.pid) == self.pid, \
+        assert api_worker(self.server) == self.pid, \
             "the worker was replaced: it crashed or hung\n" + self.server.log()[-4000:]
         peak_mib = (self.status_kib("VmHWM") - self.started_kib) / 1024
         assert peak_mib <= MEMORY_GROWTH_MIB, (

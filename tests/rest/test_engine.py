@@ -471,7 +471,7 @@ def test_crash_leftovers_are_requeued_or_failed_on_start(apps, tmp_path):
     pushed = image(client, f"/imagefactory/provider_images/{pushing}")
     assert pushed["status"] == "FAILED"
     assert pushed["status_detail"]["error"] == PUSH_INTERRUPTED
-    assert "credentials are never stored" in pushed["status_detail"]["error"]
+    assert "not run again" in pushed["status_detail"]["error"]
     assert image(client, f"/imagefactory/base_images/{deleting}")["status"] == "DELETED"
     assert image(client, f"/imagefactory/target_images/{complete_target}")["status"] \
         == "COMPLETE"

@@ -63,7 +63,7 @@ def multipart(fields: list[tuple[str, Any]]) -> tuple[bytes, dict[str, str]]:
 def test_the_seeds_body_less_delete_forgets_the_image_and_leaves_it_on_the_cloud(client,
                                                                                 caplog):
     href, cloud_id = pushed(client)
-    with caplog.at_level(logging.INFO, logger="imagefactory_core.builds.engine"):
+    with caplog.at_level(logging.INFO, logger="imagefactory_core.builds.deletion"):
         result = client.simulate_delete(href)
     assert result.status_code == 204, result.text
     assert result.content == b""

@@ -54,6 +54,34 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.1)
 
 
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def build_worker(server: ServerProcess) -> int:
+    """The pid of the build worker `serve` started (it runs `worker --from-serve`)."""
+    assert server.proc is not None
+    return int(wait_until(lambda: next((pid for pid in children(server.proc.pid)
+                                        if "--from-serve" in command_line(pid)), None),
+                          30, "serve's build worker"))
+
+
+def api_worker(server: ServerProcess) -> int:
+    """The pid of the gunicorn worker that serves the API."""
+    assert server.proc is not None
+    return int(wait_until(lambda: next((pid for pid in children(server.proc.pid)
+                                        if "--from-serve" not in command_line(pid)), None),
+                          30, "serve's API worker"))
+
+
+
 class ServerProcess:
     def __init__(self, root: Path, **settings: Any):
         self.root = root

@@ -179,7 +179,7 @@ def test_sigkill_during_a_provider_delete_then_restart_is_deletefailed_and_delet
     server.kill_group()
 
     server.start()
-    interrupted = server.get(path)
+    interrupted = server.wait_for(path)
     assert interrupted["status"] == "DELETEFAILED"
     assert interrupted["status_detail"]["error"] == DELETE_INTERRUPTED
     assert interrupted["identifier_on_provider"] == cloud_id

@@ -54,6 +54,11 @@ class Config:
     database_url: str | None = None
     max_concurrent_local_sessions: int = 2
     max_concurrent_uploads: int = 2
+    build_workers: str = "embedded"
+    queue_url: str | None = field(default=None, repr=False)
+    worker_plugins: list[str] = field(default_factory=list)
+    worker_stale_seconds: int = 60
+    secret_key_path: str | None = None
     tdl_require_root_pw: bool = False
     max_request_bytes: int = 4 * 1024 * 1024
     max_template_bytes: int = 1024 * 1024
@@ -97,8 +102,22 @@ class Config:
 
     @property
     def secret_key_file(self) -> Path:
-        """Key that seals the unredacted template in the database (so restarts can rebuild)."""
-        return Path(self.state_dir) / "secret.key"
+        """Key that seals the unredacted template and queued credentials in the database
+        (so restarts can rebuild); API servers and build workers of one database share it."""
+        return Path(self.secret_key_path or Path(self.state_dir) / "secret.key")
+
+    def checked_workers(self) -> str:
+        """`build_workers`, checked with `queue_url`; a bad value raises `InvalidRequest`."""
+        if self.build_workers not in BUILD_WORKERS:
+            raise InvalidRequest(f"configuration key 'build_workers': {self.build_workers!r} is "
+                                 f"not one of {', '.join(BUILD_WORKERS)}")
+        if self.queue_url and not self.queue_url.startswith(QUEUE_SCHEMES):
+            raise InvalidRequest("configuration key 'queue_url': a Celery broker URL starts "
+                                 f"with one of {', '.join(QUEUE_SCHEMES)}")
+        if self.queue_url and self.build_workers == "in-process":
+            raise InvalidRequest("configuration key 'queue_url' needs build_workers 'embedded' "
+                                 "or 'external': in-process builds take no queue")
+        return self.build_workers
 
     @property
     def db_url(self) -> str:
@@ -132,6 +151,10 @@ class Config:
             egress_allow=tuple(self.sandbox_egress_allow))
 
 
+# Where builds run: a worker process `serve` starts and watches (the default), workers started
+# apart with `imagefactory worker` (scale-out), or threads of the API process (local mode).
+BUILD_WORKERS = ("embedded", "external", "in-process")
+QUEUE_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://")
 _FIELDS = {f.name: f for f in fields(Config) if f.init}
 # What a file may hold: the fields, and the original's nesting of one of them.
 _KEYS = {*_FIELDS, "image_manager_args"}
@@ -144,11 +167,13 @@ _MINIMUM = {"sandbox_memory_mib": 64, "sandbox_processes": 16, "sandbox_tree_mib
             "server_threads": 1, "max_request_bytes": 1, "log_followers": 1,
             "log_follow_seconds": 1, "max_log_bytes": 4096, "max_template_bytes": 1,
             "callback_timeout": 0.001, "callback_retries": 0, "oauth_timestamp_window": 1,
-            "request_head_seconds": 0.1, "storage_cache_mib": 0, "log_upload_seconds": 0.1}
+            "request_head_seconds": 0.1, "storage_cache_mib": 0, "log_upload_seconds": 0.1,
+            "worker_stale_seconds": 5}
 _MAXIMUM = {"port": 65535}
 # Element type of the dict and list fields.
 _ITEMS = {"clients": str, "plugins": dict, "disabled_plugins": str, "plugin_modules": str,
-          "operator_parameters": list, "sandbox_egress_allow": str, "outbound_allow": str}
+          "operator_parameters": list, "sandbox_egress_allow": str, "outbound_allow": str,
+          "worker_plugins": str}
 
 
 _ITEM_NAMES = {str: "string", dict: "JSON object", list: "list of parameter names"}
@@ -201,8 +226,8 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         return _typed(name, _FIELDS[name].type, value)
     except (ValueError, TypeError) as exc:
-        shown = ("(not shown: it holds secrets)" if name in ("clients", "storage_secret_key")
-                 else repr(value))
+        shown = ("(not shown: it holds secrets)"
+                 if name in ("clients", "storage_secret_key", "queue_url") else repr(value))
         raise InvalidRequest(f"configuration key {name!r}: cannot use {shown} ({exc})") from exc
 
 

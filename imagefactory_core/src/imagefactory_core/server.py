@@ -1,16 +1,16 @@
 """`imagefactory serve`: the Falcon app on gunicorn.
 
-Process model (embedded default): ONE gunicorn worker process with a pool of threads
-(`gthread`, as `httpworker.HeadBufferingWorker`: request heads are read by its event loop, so a
-slow client cannot hold a thread while its head trickles in). The build engine lives in that
-process, so the API and the builds share the SQLite database without cross-process locking
-and cancellation is a threading.Event. Builds run their heavy work in subprocesses
-(mmdebstrap, qemu-img …), so the GIL is not the limit. More workers would each start an
-engine; scale-out uses PostgreSQL and separate build workers (docs/architecture.md).
+Process model: ONE gunicorn worker process with a pool of threads (`gthread`, as
+`httpworker.HeadBufferingWorker`: request heads are read by its event loop, so a slow client
+cannot hold a thread while its head trickles in) serves the API. Builds run in a build worker
+(`builds.worker`), which in the embedded default (`build_workers: embedded`) the arbiter
+starts beside it and watches (`embeddedworker`); with `external`, workers run apart
+(`imagefactory worker`, docs/scale-out.md); with `in-process`, the builds run on threads of
+the API process, as in local mode.
 
-SIGTERM (or SIGINT) stops gunicorn gracefully; the worker's exit hook cancels running builds,
-which end FAILED saying the service was stopped. Queued builds stay PENDING and are re-queued
-at the next start.
+SIGTERM (or SIGINT) stops gunicorn gracefully and then the build worker, which cancels its
+running builds: they end FAILED saying the service was stopped. Queued builds stay PENDING
+and run at the next start.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from gunicorn.glogging import Logger as GunicornLogger
 
 from .api.app import create_app
 from .config import Config
+from .embeddedworker import EmbeddedWorker
 from .httpworker import HeadBufferingWorker
 from .loglines import OneLineArgs
 from .tls import ensure_certificate, load_check
@@ -63,6 +64,8 @@ class OneLineLogger(GunicornLogger):  # type: ignore[misc]
 class Server(BaseApplication):  # type: ignore[misc]
     def __init__(self, config: Config):
         self.config_values = config
+        self.build_worker = (EmbeddedWorker(config)
+                             if config.build_workers == "embedded" else None)
         super().__init__()
 
     def load_config(self) -> None:
@@ -87,6 +90,9 @@ class Server(BaseApplication):  # type: ignore[misc]
             "logger_class": OneLineLogger,
             "loglevel": "debug" if config.debug else "info",
             "worker_exit": _stop_engine,
+            "when_ready": self._start_build_worker,
+            "pre_fork": self._before_fork,
+            "on_exit": self._stop_build_worker,
             "proc_name": "imagefactory",
             # every gunicorn instance would otherwise share ~/.gunicorn/gunicorn.ctl
             "control_socket_disable": True,
@@ -98,7 +104,21 @@ class Server(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return create_app(self.config_values)
+        return create_app(self.config_values,
+                          dispatch=self.config_values.build_workers != "in-process")
+
+    def _start_build_worker(self, _arbiter: Any) -> None:
+        if self.build_worker is not None:
+            self.build_worker.start()
+
+    def _before_fork(self, _arbiter: Any, _worker: Any) -> None:
+        if self.build_worker is not None:
+            self.build_worker.before_fork()
+
+    def _stop_build_worker(self, _arbiter: Any) -> None:
+        if self.build_worker is not None:
+            log.info("stopping the build worker: cancelling running builds")
+            self.build_worker.stop()
 
 
 def _stop_engine(server: Any, worker: Any) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .builds.dispatch import Dispatcher
 from .builds.engine import BuildEngine
 from .builds.job import Job, Plan
 from .config import Config
@@ -39,7 +40,7 @@ class Request:
 
 class ImageService:
     def __init__(self, config: Config, store: ImageStore, plugins: PluginHost,
-                 engine: BuildEngine):
+                 engine: BuildEngine | Dispatcher):
         self.config = config
         self.store = store
         self.plugins = plugins

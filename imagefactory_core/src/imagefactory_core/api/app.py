@@ -13,14 +13,17 @@ from pathlib import Path
 import falcon
 import falcon.media
 
+from ..builds.dispatch import Dispatcher
 from ..builds.engine import BuildEngine
+from ..builds.worker import open_queue
 from ..config import Config
 from ..model import ImageKind
 from ..plugins import PluginHost, load_plugins
 from ..service import ImageService
 from ..statelock import instance_id
 from ..storage import open_storage
-from ..store import ImageStore, RecordCache, Sealer, SqlNonceStore, open_database
+from ..store import ImageStore, Instances, RecordCache, Sealer, SqlNonceStore, open_database
+from ..store.jobs import Jobs
 from . import errors
 from .logs import Followers
 from .media import (
@@ -61,7 +64,7 @@ class Services:
     config: Config
     store: ImageStore
     plugins: PluginHost
-    engine: BuildEngine
+    engine: BuildEngine | Dispatcher
     images: ImageService
 
 
@@ -71,31 +74,51 @@ class ImageFactoryApp(falcon.App):
     services: Services
 
 
-def build_services(config: Config, plugins: PluginHost | None = None) -> Services:
+def open_store(config: Config, connections: int, *, alone: bool, owns_work: bool,
+               ) -> ImageStore:
+    """The store of `config`. `alone`: no other process writes its database, so records may
+    be cached (store/cache.py); `owns_work`: this process runs builds, so each status it
+    writes records its instance id as the image's owner (not an API process whose builds run
+    in workers: the workers own the images' work)."""
     # Root's alone: image bodies and logs hold what templates put in them, and the work and
     # cache directories hold image trees owned by the build sandbox's subordinate ids, which a
     # process that escaped a sandbox must not be able to reach.
     for path in (Path(config.state_dir), config.storage_dir, config.work_dir, config.cache_dir):
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o700)
+    database = open_database(config.db_url, connections)
+    return ImageStore(database, config.storage_dir, Sealer(config.secret_key_file),
+                      max_log_bytes=config.max_log_bytes,
+                      cache=RecordCache() if alone else None,
+                      storage=open_storage(config),
+                      cache_bytes=config.storage_cache_mib * 1024 * 1024,
+                      log_upload_seconds=config.log_upload_seconds,
+                      owner=instance_id(Path(config.state_dir)) if owns_work else None)
+
+
+def build_services(config: Config, plugins: PluginHost | None = None, *,
+                   dispatch: bool = False) -> Services:
+    """Everything the app needs. Builds run in this process's `BuildEngine`, or with
+    `dispatch` in build workers the `Dispatcher` hands jobs to (`config.build_workers`)."""
     # a connection for each thread that may query: the server's, builds', uploads', callbacks',
     # the heartbeat's
-    engine_db = open_database(config.db_url, config.server_threads
-                              + config.max_concurrent_local_sessions
-                              + config.max_concurrent_uploads + 2)
+    connections = config.server_threads + 2
+    if not dispatch:
+        connections += config.max_concurrent_local_sessions + config.max_concurrent_uploads
     # The state directory's own database has one writer, this process (the engine holds the
-    # state lock), so records may be cached; a database_url may be shared (store/cache.py).
-    store = ImageStore(engine_db, config.storage_dir, Sealer(config.secret_key_file),
-                       max_log_bytes=config.max_log_bytes,
-                       cache=RecordCache() if config.database_url is None else None,
-                       storage=open_storage(config),
-                       cache_bytes=config.storage_cache_mib * 1024 * 1024,
-                       log_upload_seconds=config.log_upload_seconds,
-                       owner=instance_id(Path(config.state_dir)))
+    # state lock), unless builds run in workers or a database_url may be shared.
+    store = open_store(config, connections, alone=config.database_url is None and not dispatch,
+                       owns_work=not dispatch)
     plugins = plugins or load_plugins(disabled=config.disabled_plugins,
                                      modules=config.plugin_modules)
     plugins.configure(config.plugins)
-    engine = BuildEngine(store, plugins, config)
+    engine: BuildEngine | Dispatcher
+    if dispatch:
+        jobs = Jobs(store.engine, store.sealer,
+                    Instances(store.engine, config.worker_stale_seconds))
+        engine = Dispatcher(store, jobs, open_queue(config, jobs), config)
+    else:
+        engine = BuildEngine(store, plugins, config)
     return Services(config, store, plugins, engine, ImageService(config, store, plugins, engine))
 
 
@@ -121,10 +144,11 @@ def route_table(services: Services) -> list[tuple[str, object, str | None]]:
 
 def create_app(config: Config, plugins: PluginHost | None = None,
                services: Services | None = None,
-               resume_unfinished: bool = True) -> ImageFactoryApp:
+               resume_unfinished: bool = True, dispatch: bool = False) -> ImageFactoryApp:
     """The WSGI application. Starts the build engine and re-queues interrupted builds (or,
-    without `resume_unfinished`, fails them: see `BuildEngine.recover`)."""
-    services = services or build_services(config, plugins)
+    without `resume_unfinished`, fails them: see `BuildEngine.recover`); with `dispatch`,
+    hands builds to build workers instead (`build_services`)."""
+    services = services or build_services(config, plugins, dispatch=dispatch)
     # Authentication comes before content negotiation: an unsigned write is a 401 whatever
     # it accepts.
     middleware: list[object] = [BodyLimit(config.max_request_bytes)]

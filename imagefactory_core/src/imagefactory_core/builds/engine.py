@@ -22,8 +22,8 @@ import threading
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,16 +38,18 @@ from ..statelock import StateLock
 from ..store import ImageStore, Instance, Instances
 from ..store.instances import HEARTBEAT_SECONDS
 from .callbacks import CallbackNotifier
+from .deletion import busy_children, record_forgotten
 from .job import Job, Plan
 from .work import Work, remove_tree
 
 log = logging.getLogger(__name__)
 
-RESTARTED = "re-queued: the service restarted during the build"
-PUSH_INTERRUPTED = ("the service restarted during the push; credentials are never stored, so "
-                    "it cannot resume: POST the provider image again")
-DELETE_INTERRUPTED = ("the service restarted during the delete; DELETE again with "
-                      "credentials")
+RESTARTED = "re-queued: the service or build worker stopped during the build"
+PUSH_INTERRUPTED = ("the service or build worker stopped during the push, which is not run "
+                    "again (it may have left part of an image on the cloud): POST the provider "
+                    "image again")
+DELETE_INTERRUPTED = ("the service or build worker stopped during the delete; DELETE again "
+                      "with credentials")
 NOT_RESUMED = ("the command that started it stopped before it finished (local mode builds only "
                "while their command runs); run the command again")
 STOPPED = "cancelled: the service was stopped during the build; POST the image again"
@@ -59,14 +61,16 @@ END_RETRY_PAUSE = 0.5  # seconds, times the attempt number
 
 class BuildEngine:
     def __init__(self, store: ImageStore, plugins: PluginHost, config: Config,
-                 notifier: CallbackNotifier | None = None):
+                 notifier: CallbackNotifier | None = None,
+                 on_end: Callable[[Job, Outcome], None] | None = None):
+        """`on_end` hears every job's recorded end (a build worker deletes its queue row)."""
         self.state_lock = StateLock(Path(config.state_dir))  # before any record is touched
         if store.owner is None:
             raise ValueError("the build engine needs a store that records its owner")
         self.instance = Instance(store.owner,
                                  f"{socket.gethostname()}:{Path(config.state_dir).resolve()}",
                                  os.getpid())
-        self.instances = Instances(store.engine)
+        self.instances = Instances(store.engine, config.worker_stale_seconds)
         try:
             self.instances.join(self.instance)
         except BaseException:
@@ -80,6 +84,7 @@ class BuildEngine:
         self.notifier = notifier or CallbackNotifier(config.callback_timeout,
                                                      config.callback_retries,
                                                      config.outbound_allow)
+        self._on_end = on_end
         self._local = ThreadPoolExecutor(config.max_concurrent_local_sessions, "build")
         self._uploads = ThreadPoolExecutor(config.max_concurrent_uploads, "upload")
         self._lock = threading.RLock()
@@ -107,14 +112,10 @@ class BuildEngine:
         if not callbacks:
             return
         try:
-            self.notifier.notify(callbacks, full(self._base_url(), record))
+            self.notifier.notify(callbacks, full(public_base_url(self.config), record))
         except Exception:
             log.exception("could not queue the status callbacks of image %s", record.id)
 
-    def _base_url(self) -> str:
-        scheme = "http" if self.config.no_ssl else "https"
-        host = "127.0.0.1" if self.config.address in ("0.0.0.0", "::") else self.config.address
-        return self.config.public_url or f"{scheme}://{host}:{self.config.port}"
 
     # -- submission -----------------------------------------------------------------------------
     def submit(self, record: ImageRecord, job: Job) -> None:
@@ -150,6 +151,54 @@ class BuildEngine:
                     return
             pool = self._uploads if job.kind is ImageKind.PROVIDER else self._local
             pool.submit(self._execute, job)
+
+    def run_now(self, job: Job) -> bool:
+        """Run `job` and wait for its end: a build worker's slot claimed it from the queue
+        once the image it waits for had ended (`builds.worker`). It runs on the engine's own
+        pool, so `shutdown` cancels and waits for it as for any job. False when the engine
+        is stopping and did not run it."""
+        with self._lock:
+            if self._stopping:
+                return False
+            self._cancel[job.image_id] = threading.Event()
+        if job.parent_id is not None:
+            parent = self.store.get(job.parent_id)
+            if parent.status is not Status.COMPLETE:
+                reason = parent.status_detail.error or parent.status.value.lower()
+                self._fail_cascade(job, f"{parent.kind.value} {parent.id} "
+                                        f"{parent.status.value}: {reason}")
+                return True
+        pool = self._uploads if job.kind is ImageKind.PROVIDER else self._local
+        try:
+            pool.submit(self._execute, job).result()
+        except (CancelledError, RuntimeError):  # shut down before it started
+            with self._lock:
+                self._cancel.pop(job.image_id, None)
+            return False
+        return True
+
+    def fail(self, job: Job, message: str) -> None:
+        """Record a job FAILED (DELETEFAILED) without running it, saying `message`."""
+        if job.action == "build":
+            self.store.remove_files(job.image_id)
+        self._record_end(job, self._failed_outcome(job, None, message))
+
+    def record_end(self, job: Job, outcome: Outcome) -> None:
+        """Record how a job that does not run ended (`builds.worker` decided it)."""
+        self._record_end(job, outcome)
+
+    def cancel_running(self, image_id: str, *, delete: bool, callbacks: Sequence[str]) -> None:
+        """Stop a job this engine runs, as another process asked (a DELETE through another
+        API process); with `delete`, the image ends DELETED. `callbacks` hear how it ends."""
+        with self._lock:
+            event = self._cancel.get(image_id)
+            if event is None or event.is_set():
+                return
+            if delete:
+                self._delete_after_cancel.add(image_id)
+            if image_id in self._running and callbacks:
+                self._hear_end(image_id, list(callbacks))
+            event.set()
 
     def _fail_cascade(self, job: Job, reason: str) -> None:
         with self._lock:
@@ -286,6 +335,7 @@ class BuildEngine:
         store error), the image is FAILED (DELETEFAILED) saying why, retried a few times."""
         try:
             self._write_end(job, outcome)
+            self._ended(job, outcome)
             return outcome
         except Exception as exc:
             log.exception("could not record that image %s is %s", job.image_id,
@@ -295,6 +345,7 @@ class BuildEngine:
         for attempt in range(1, END_ATTEMPTS + 1):
             try:
                 self._write_end(job, outcome)
+                self._ended(job, outcome)
                 return outcome
             except Exception:
                 log.exception("attempt %d of %d to record that image %s is %s failed",
@@ -304,6 +355,15 @@ class BuildEngine:
         log.error("image %s keeps its last recorded status until the service restarts",
                   job.image_id)
         return outcome
+
+    def _ended(self, job: Job, outcome: Outcome) -> None:
+        """Tell `on_end`; what it fails at is logged (the end is recorded already)."""
+        if self._on_end is None:
+            return
+        try:
+            self._on_end(job, outcome)
+        except Exception:
+            log.exception("the end of image %s's job could not be handed on", job.image_id)
 
     def _write_end(self, job: Job, outcome: Outcome) -> None:
         """The evidence, then the verdict: a follower of the log stops once it sees the final
@@ -325,16 +385,7 @@ class BuildEngine:
     def delete_local(self, record: ImageRecord, callbacks: Sequence[str] = ()) -> None:
         """Delete a base or target image; a build in progress is cancelled first. `callbacks`
         (the DELETE's own) hear the deletion beside the image's."""
-        # a target image's children: its provider images and the target images made from it
-        link = "base_image_id" if record.kind is ImageKind.BASE else "target_image_id"
-        kinds = ([ImageKind.TARGET] if record.kind is ImageKind.BASE
-                 else [ImageKind.PROVIDER, ImageKind.TARGET])
-        for child_kind in kinds:
-            busy = [c.id for c in self.store.list(child_kind, **{link: record.id})
-                    if c.status.active or c.status is Status.DELETING]
-            if busy:
-                raise Conflict(f"{child_kind.collection} {', '.join(busy)} are still being "
-                               f"built from {record.id}; delete them first")
+        busy_children(self.store, record)
         callbacks = self._delete_callbacks(record.id, callbacks)
         with self._lock:
             event = self._cancel.get(record.id)
@@ -420,7 +471,8 @@ class BuildEngine:
                           activity="Deleted (it was never on the provider)")
                 return
             if not credentials and forget:
-                self._forget(record, callbacks)
+                record_forgotten(self.store, record,
+                                 lambda **values: self._set(record.id, callbacks, **values))
                 return
             if not credentials:
                 raise InvalidRequest(
@@ -437,19 +489,6 @@ class BuildEngine:
                       activity="Queued for deletion")
             self._uploads.submit(self._execute, Job(record.id, record.kind, "delete", None,
                                                     plan, credentials))
-
-    def _forget(self, record: ImageRecord, callbacks: list[str]) -> None:
-        """Record a provider image DELETED without touching its cloud, saying where it stays:
-        in the service log, the image's log, then its status."""
-        where = f"{record.target} as {record.identifier_on_provider}"
-        log.info("provider image %s forgotten by a DELETE without credentials; it stays on %s",
-                 record.id, where)
-        self.store.append_log(record.id, f"Forgotten without credentials: the image stays on "
-                                         f"{where}", closing=True)
-        self.store.append_log(record.id, f"== {Status.DELETED.value}", closing=True)
-        self._set(record.id, callbacks, status=Status.DELETED,
-                  activity=f"Forgotten: still on {where} (a DELETE without credentials "
-                           "leaves the cloud image in place)")
 
     # -- lifecycle ------------------------------------------------------------------------------
     def recover(self, resume: bool = True) -> None:
@@ -485,15 +524,11 @@ class BuildEngine:
             plan, unreadable = Plan(), str(exc)
         deleting = record.status is Status.DELETING
         job = Job(record.id, record.kind, "delete" if deleting else "build", None, plan)
-        if deleting and record.kind is ImageKind.PROVIDER:
-            self._record_end(job, Outcome(Status.DELETEFAILED, "Delete interrupted",
-                                          error=DELETE_INTERRUPTED))
+        if record.kind is ImageKind.PROVIDER:
+            self._record_end(job, interrupted_outcome(job))
         elif deleting:
             self.store.remove_files(record.id)
             self._set(record.id, plan.callbacks, status=Status.DELETED, activity="Deleted")
-        elif record.kind is ImageKind.PROVIDER:
-            self._record_end(job, Outcome(Status.FAILED, "Push interrupted",
-                                          error=PUSH_INTERRUPTED))
         elif unreadable or not resume:
             self.store.remove_files(record.id)
             self._record_end(job, Outcome(Status.FAILED, "Cannot resume",
@@ -579,6 +614,22 @@ class BuildEngine:
             self._conclude(job, self._failed_outcome(job, None, ABANDONED.format(
                 seconds=waited, again=again)), abandoning=True)
         return list(stuck)
+
+
+def interrupted_outcome(job: Job) -> Outcome:
+    """How a push or cloud delete whose run was cut short (its service or worker stopped)
+    ends: neither runs again, as a half-done one may have left the cloud in a state only a
+    person can judge."""
+    if job.action == "delete":
+        return Outcome(Status.DELETEFAILED, "Delete interrupted", error=DELETE_INTERRUPTED)
+    return Outcome(Status.FAILED, "Push interrupted", error=PUSH_INTERRUPTED)
+
+
+def public_base_url(config: Config) -> str:
+    """The URL clients reach the service at, for the hrefs of callback bodies."""
+    scheme = "http" if config.no_ssl else "https"
+    host = "127.0.0.1" if config.address in ("0.0.0.0", "::") else config.address
+    return config.public_url or f"{scheme}://{host}:{config.port}"
 
 
 def _message(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from . import commands, serve
+from . import commands, serve, worker
 
 DESCRIPTION = """Build, push and inspect images with an imagefactory service, or run one.
 The original Image Factory's verbs and options work too (base_image, target_image,
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _shared(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
     serve.add_parser(sub)
+    worker.add_parser(sub)
     _build_verbs(sub)
     _other_verbs(sub)
     return parser

@@ -48,10 +48,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = {key: options[key] for key in CONFIG_KEYS if options.get(key) is not None}
     try:
         config = load_config(args.config, overrides=overrides)
-        # Say at once that another service holds the state directory, rather than through a
-        # gunicorn worker that fails to boot; the worker's engine takes the lock for good.
-        Path(config.state_dir).mkdir(parents=True, exist_ok=True)
-        StateLock(Path(config.state_dir)).release()
+        if config.checked_workers() != "external":
+            # Say at once that another service holds the state directory, rather than
+            # through a worker that fails to start; the build engine takes the lock for good.
+            Path(config.state_dir).mkdir(parents=True, exist_ok=True)
+            StateLock(Path(config.state_dir)).release()
     except ImageFactoryError as exc:
         raise CliError(str(exc), USAGE) from exc
     serve(config)

@@ -19,14 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, delete, insert, or_, select, update
+from sqlalchemy import DateTime, Engine, delete, exists, insert, or_, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement, current_timestamp
 
 from ..errors import InvalidRequest
 from ..model import Status
 from .database import RECOVERY_LOCK, serialize
-from .schema import images, instances
+from .schema import images, instances, jobs
 
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 60
@@ -36,24 +36,25 @@ _UNFINISHED = images.c.status.in_([status.value for status in UNFINISHED])
 
 
 class _StaleBefore(FunctionElement[Any]):
-    """The database's time `STALE_SECONDS` ago: older heartbeats are those of dead services."""
+    """The database's time `seconds` ago: older heartbeats are those of dead services."""
 
     type = DateTime(timezone=True)
-    inherit_cache = True
+    inherit_cache = False  # `seconds` is written into the SQL text
+
+    def __init__(self, seconds: int):
+        super().__init__()
+        self.seconds = int(seconds)
 
 
 @compiles(_StaleBefore)
-def _standard(_element: _StaleBefore, _compiler: Any, **_kw: Any) -> str:
-    return f"CURRENT_TIMESTAMP - INTERVAL '{STALE_SECONDS}' SECOND"
+def _standard(element: _StaleBefore, _compiler: Any, **_kw: Any) -> str:
+    return f"CURRENT_TIMESTAMP - INTERVAL '{element.seconds}' SECOND"
 
 
 @compiles(_StaleBefore, "sqlite")
-def _sqlite(_element: _StaleBefore, _compiler: Any, **_kw: Any) -> str:
+def _sqlite(element: _StaleBefore, _compiler: Any, **_kw: Any) -> str:
     # the text form CURRENT_TIMESTAMP has in SQLite, so the two compare as they should
-    return f"datetime('now', '-{STALE_SECONDS} seconds')"
-
-
-_ALIVE = instances.c.heartbeat_at >= _StaleBefore()
+    return f"datetime('now', '-{element.seconds} seconds')"
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,10 @@ class Instance:
 
 
 class Instances:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, stale_seconds: int = STALE_SECONDS):
+        """`stale_seconds`: a service whose last heartbeat is older is taken for dead."""
         self.engine = engine
+        self.alive = instances.c.heartbeat_at >= _StaleBefore(stale_seconds)
 
     def join(self, me: Instance) -> None:
         """Record `me` alive. Refuse (`InvalidRequest`) when another live service uses the same
@@ -76,7 +79,7 @@ class Instances:
         (The same location is this service's previous run: the state lock says it is gone.)"""
         with self.engine.begin() as conn:
             row = conn.execute(select(instances.c.location, instances.c.pid,
-                                      _ALIVE.label("alive"))
+                                      self.alive.label("alive"))
                                .where(instances.c.id == me.id)).first()
             if row is not None and row.alive and row.location != me.location:
                 raise InvalidRequest(
@@ -106,7 +109,7 @@ class Instances:
             row = conn.execute(
                 select(instances.c.id, instances.c.location, instances.c.pid)
                 .select_from(images.join(instances, instances.c.id == images.c.owner))
-                .where(images.c.id == image_id, _UNFINISHED, _ALIVE)).first()
+                .where(images.c.id == image_id, _UNFINISHED, self.alive)).first()
         return None if row is None else Instance(row.id, row.location, row.pid)
 
     def claim_unfinished(self, owner: str) -> list[str]:
@@ -114,15 +117,17 @@ class Instances:
         no owner or of a dead service); return their ids, oldest first.
 
         Services starting together claim one at a time (the recovery lock), each after the
-        others' claims and first heartbeats are committed, so an image is claimed once."""
-        living = select(instances.c.id).where(_ALIVE)
+        others' claims and first heartbeats are committed, so an image is claimed once. An
+        image with a job row is the build workers' queue's (`store.jobs`), not recovered here."""
+        living = select(instances.c.id).where(self.alive)
+        queued = exists(select(jobs.c.image_id).where(jobs.c.image_id == images.c.id))
         with self.engine.begin() as conn:
             serialize(conn, RECOVERY_LOCK)
             conn.execute(update(images).where(
-                _UNFINISHED,
+                _UNFINISHED, ~queued,
                 or_(images.c.owner.is_(None), images.c.owner == owner,
                     images.c.owner.not_in(living)),
             ).values(owner=owner))
             return list(conn.execute(
-                select(images.c.id).where(_UNFINISHED, images.c.owner == owner)
+                select(images.c.id).where(_UNFINISHED, ~queued, images.c.owner == owner)
                 .order_by(images.c.created_at)).scalars())

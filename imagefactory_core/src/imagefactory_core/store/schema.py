@@ -63,3 +63,22 @@ instances = Table(
     Column("pid", Integer, nullable=False),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False),
 )
+
+# Work handed to build workers in other processes (store/jobs.py): one row per queued or
+# running job, deleted when it ends.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("image_id", String(36), primary_key=True),
+    Column("action", String(16), nullable=False),
+    Column("pool", String(16), nullable=False),
+    Column("plugin", String(255), nullable=False),
+    Column("parent_id", String(36)),
+    Column("payload", LargeBinary),
+    Column("worker", String(36)),
+    Column("cancel", String(16)),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True)),
+    Index("ix_jobs_worker", "worker"),
+)

@@ -1,0 +1,45 @@
+"""What every way of deleting an image checks and records the same, in the API process or in
+the build engine: children still being built refuse it; a provider image deleted without
+credentials is forgotten, saying where it stays."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import Conflict
+from ..model import ImageKind, ImageRecord, Status
+from ..store import ImageStore
+
+log = logging.getLogger(__name__)
+
+
+def busy_children(store: ImageStore, record: ImageRecord) -> None:
+    """Refuse (409) to delete a base or target image while images are being built from it:
+    a base's target images, a target's provider images and the target images made from it."""
+    link = "base_image_id" if record.kind is ImageKind.BASE else "target_image_id"
+    kinds = ([ImageKind.TARGET] if record.kind is ImageKind.BASE
+             else [ImageKind.PROVIDER, ImageKind.TARGET])
+    for child_kind in kinds:
+        busy = [c.id for c in store.list(child_kind, **{link: record.id})
+                if c.status.active or c.status is Status.DELETING]
+        if busy:
+            raise Conflict(f"{child_kind.collection} {', '.join(busy)} are still being "
+                           f"built from {record.id}; delete them first")
+
+
+def record_forgotten(store: ImageStore, record: ImageRecord,
+                     set_status: Callable[..., Any]) -> None:
+    """Record a provider image DELETED without touching its cloud, saying where it stays: in
+    the service log, the image's log, then its status (`set_status(**values)`, which tells
+    the callbacks)."""
+    where = f"{record.target} as {record.identifier_on_provider}"
+    log.info("provider image %s forgotten by a DELETE without credentials; it stays on %s",
+             record.id, where)
+    store.append_log(record.id, f"Forgotten without credentials: the image stays on {where}",
+                     closing=True)
+    store.append_log(record.id, f"== {Status.DELETED.value}", closing=True)
+    set_status(status=Status.DELETED,
+               activity=f"Forgotten: still on {where} (a DELETE without credentials leaves "
+                        "the cloud image in place)")
