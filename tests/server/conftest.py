@@ -65,21 +65,23 @@ def command_line(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
-def build_worker(server: ServerProcess) -> int:
-    """The pid of the build worker `serve` started (it runs `worker --from-serve`)."""
+def serve_child(server: ServerProcess, *, builds: bool) -> int:
+    """The pid of a child of `serve`: its build worker (it runs `worker --from-serve`) with
+    `builds`, else the gunicorn worker that serves the API."""
     assert server.proc is not None
-    return int(wait_until(lambda: next((pid for pid in children(server.proc.pid)
-                                        if "--from-serve" in command_line(pid)), None),
-                          30, "serve's build worker"))
+    pid = server.proc.pid
+    return int(wait_until(lambda: next((child for child in children(pid)
+                                        if ("--from-serve" in command_line(child)) == builds),
+                                       None),
+                          30, "serve's build worker" if builds else "serve's API worker"))
+
+
+def build_worker(server: ServerProcess) -> int:
+    return serve_child(server, builds=True)
 
 
 def api_worker(server: ServerProcess) -> int:
-    """The pid of the gunicorn worker that serves the API."""
-    assert server.proc is not None
-    return int(wait_until(lambda: next((pid for pid in children(server.proc.pid)
-                                        if "--from-serve" not in command_line(pid)), None),
-                          30, "serve's API worker"))
-
+    return serve_child(server, builds=False)
 
 
 class ServerProcess:

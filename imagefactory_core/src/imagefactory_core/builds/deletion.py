@@ -1,6 +1,6 @@
 """What every way of deleting an image checks and records the same, in the API process or in
-the build engine: children still being built refuse it; a provider image deleted without
-credentials is forgotten, saying where it stays."""
+the build engine: children still being built refuse it; a provider image never pushed needs
+no cloud, and one deleted without credentials is forgotten, saying where it stays."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import Conflict
+from ..errors import Conflict, InvalidRequest
 from ..model import ImageKind, ImageRecord, Status
 from ..store import ImageStore
 
@@ -43,3 +43,22 @@ def record_forgotten(store: ImageStore, record: ImageRecord,
     set_status(status=Status.DELETED,
                activity=f"Forgotten: still on {where} (a DELETE without credentials leaves "
                         "the cloud image in place)")
+
+
+def settled_without_cloud(store: ImageStore, record: ImageRecord, credentials: Any,
+                          forget: bool, set_status: Callable[..., Any]) -> bool:
+    """Settle a provider image's DELETE that calls no cloud, and say whether it did: an image
+    never pushed is DELETED; without credentials, one on its cloud is forgotten (`forget`: the
+    DELETE named no cloud) or refused (`InvalidRequest`). False: the cloud delete must run."""
+    if not record.identifier_on_provider:
+        set_status(status=Status.DELETED, activity="Deleted (it was never on the provider)")
+        return True
+    if credentials:
+        return False
+    if forget:
+        record_forgotten(store, record, set_status)
+        return True
+    raise InvalidRequest(
+        f"provider image {record.id} is on {record.target} as "
+        f"{record.identifier_on_provider}: give 'credentials' (and 'provider', 'target') to "
+        "delete it there, or none of them to forget the image and leave it on the cloud")

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import Config
-from ..errors import BuildError, InvalidRequest
+from ..errors import BuildError
 from ..model import ImageKind, ImageRecord, Status
 from ..representation import full
 from ..store import ImageStore
 from ..store.jobs import JobRow, Jobs, Pool
 from .callbacks import CallbackNotifier
-from .deletion import busy_children, record_forgotten
+from .deletion import busy_children, settled_without_cloud
 from .engine import public_base_url
 from .job import Job, Plan
 from .queues import JobQueue
@@ -131,20 +131,9 @@ class Dispatcher:
             return
         if record.status.active and self._stop_job(record, callbacks, "Cancelling the push"):
             return
-        if not record.identifier_on_provider:
-            self._set(record.id, callbacks, status=Status.DELETED,
-                      activity="Deleted (it was never on the provider)")
+        if settled_without_cloud(self.store, record, credentials, forget,
+                                 lambda **values: self._set(record.id, callbacks, **values)):
             return
-        if not credentials and forget:
-            record_forgotten(self.store, record,
-                             lambda **values: self._set(record.id, callbacks, **values))
-            return
-        if not credentials:
-            raise InvalidRequest(
-                f"provider image {record.id} is on {record.target} as "
-                f"{record.identifier_on_provider}: give 'credentials' (and 'provider', "
-                "'target') to delete it there, or none of them to forget the image and "
-                "leave it on the cloud")
         plan = Plan.from_json(self.store.sealed(record.id))
         self._set(record.id, callbacks, status=Status.DELETING, activity="Queued for deletion")
         self._queue(record, "delete", plan, None,

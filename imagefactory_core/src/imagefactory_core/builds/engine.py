@@ -38,7 +38,7 @@ from ..statelock import StateLock
 from ..store import ImageStore, Instance, Instances
 from ..store.instances import HEARTBEAT_SECONDS
 from .callbacks import CallbackNotifier
-from .deletion import busy_children, record_forgotten
+from .deletion import busy_children, settled_without_cloud
 from .job import Job, Plan
 from .work import Work, remove_tree
 
@@ -466,21 +466,10 @@ class BuildEngine:
                 self._set(record.id, callbacks, status=Status.DELETED, activity="Deleted")
                 return
             self._refuse_if_elsewhere(record)
-            if not record.identifier_on_provider:
-                self._set(record.id, callbacks, status=Status.DELETED,
-                          activity="Deleted (it was never on the provider)")
+            if settled_without_cloud(self.store, record, credentials, forget,
+                                     lambda **values: self._set(record.id, callbacks,
+                                                                **values)):
                 return
-            if not credentials and forget:
-                record_forgotten(self.store, record,
-                                 lambda **values: self._set(record.id, callbacks, **values))
-                return
-            if not credentials:
-                raise InvalidRequest(
-                    f"provider image {record.id} is on {record.target} as "
-                    f"{record.identifier_on_provider}: give 'credentials' (and 'provider', "
-                    "'target') to delete it there, or none of them to forget the image and "
-                    "leave it on the cloud"
-                )
             plan = Plan.from_json(self.store.sealed(record.id))
             plan.provider = provider or plan.provider
             plan.callbacks = callbacks
