@@ -127,14 +127,20 @@ def test_credentials_are_sealed_and_another_key_is_said(queue: Jobs, store: Imag
     assert row.payload == {} and "secret_key_path" in (row.unreadable or "")
 
 
-def test_only_never_published_ready_rows_are_swept(queue: Jobs, store: ImageStore,
-                                                  engine: sa.Engine):
+def test_rows_the_queue_may_not_have_are_swept_once(queue: Jobs, store: ImageStore,
+                                                    engine: sa.Engine):
     published, lost = image(store), image(store)
     for image_id in (published, lost):
         queue.put(image_id, "build", "build", "os", None, {})
     queue.mark_published(published)
-    assert queue.unpublished(older_than=60) == []  # the API may still be publishing it
+    assert queue.unpublished(never=60, again=600) == []  # the API may still be publishing
     with engine.begin() as conn:
         conn.execute(sa.update(jobs).values(created_at=datetime.now(UTC) - timedelta(hours=1)))
-    assert [row.image_id for row in queue.unpublished(older_than=60)] == [lost]
-    assert queue.unpublished(older_than=60) == []
+    assert [row.image_id for row in queue.unpublished(never=60, again=600)] == [lost]
+    assert queue.unpublished(never=60, again=600) == []
+    with engine.begin() as conn:  # ten minutes later, neither is claimed
+        conn.execute(sa.update(jobs).values(
+            published_at=datetime.now(UTC) - timedelta(minutes=10)))
+    with ThreadPoolExecutor(4) as pool:
+        sweeps = list(pool.map(lambda _: queue.unpublished(never=60, again=600), range(4)))
+    assert sorted(row.image_id for rows in sweeps for row in rows) == sorted([published, lost])

@@ -12,7 +12,9 @@ a watcher thread:
   FAILED instead of taking down every worker in turn); a push or cloud delete ends FAILED
   (DELETEFAILED) saying to try again, as a half-done one may have left part of an image on
   the cloud;
-* with a broker, publishes again ready jobs whose message was lost (`SWEEP_SECONDS`);
+* publishes again ready jobs the broker may not have: never published (it was away), or
+  published `REPUBLISH_SECONDS` ago and still unclaimed (it lost them); a duplicate claims
+  nothing;
 * for the worker `serve` started (`parent_pid`), when `serve` has gone: stops taking jobs,
   lets the running ones finish, and exits, so a crash of the API loses no build.
 """
@@ -38,7 +40,8 @@ from .work import remove_tree
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 1.0
-SWEEP_SECONDS = 30.0
+SWEEP_SECONDS = 30.0  # how often the workers look for jobs the queue does not have
+REPUBLISH_SECONDS = 300.0  # a job handed to the queue this long ago and unclaimed: again
 MAX_ATTEMPTS = 3
 GAVE_UP = ("the workers running it stopped {attempts} times (killed, or out of memory?); "
            "it is not tried again: see the workers' logs, then POST the image again")
@@ -177,9 +180,9 @@ class Worker:
                                     "queued again", image_id)
                         self._publish(image_id)
                 if tick % sweeps == 0:
-                    for row in self.jobs.unpublished(SWEEP_SECONDS):
-                        log.info("image %s: its job was never handed to the queue (was the "
-                                 "broker away?); handing it now", row.image_id)
+                    for row in self.jobs.unpublished(SWEEP_SECONDS, REPUBLISH_SECONDS):
+                        log.info("image %s: its job is not claimed yet; handing it to the "
+                                 "queue again (was the broker away?)", row.image_id)
                         self.queue.publish(row)
             except Exception as exc:  # the database is away: look again at the next tick
                 log.warning("build worker %s: %s", self.id, exc)

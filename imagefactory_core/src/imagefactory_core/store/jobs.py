@@ -199,17 +199,25 @@ class Jobs:
                                                    jobs.c.worker.is_(None))).all()
         return [self._row(row) for row in rows]
 
-    def unpublished(self, older_than: float) -> list[JobRow]:
-        """Ready, unclaimed jobs never handed to the queue, queued over `older_than` seconds
-        ago (the broker was away when they were); marked published now."""
-        before = datetime.now(UTC) - timedelta(seconds=older_than)
-        stale = and_(self._ready(), jobs.c.published_at.is_(None), jobs.c.created_at < before)
-        with self.engine.begin() as conn:
-            rows = conn.execute(select(jobs).where(stale)).all()
-            if rows:
-                conn.execute(update(jobs).where(jobs.c.image_id.in_([r.image_id for r in rows]))
-                             .values(published_at=datetime.now(UTC)))
-        return [self._row(row) for row in rows]
+    def unpublished(self, never: float, again: float) -> list[JobRow]:
+        """Ready, unclaimed jobs to hand to the queue again: those never handed to it, queued
+        over `never` seconds ago (the broker was away), and those handed over more than
+        `again` seconds ago (a broker that lost its messages). Each is marked published now,
+        by one UPDATE per row, so of workers sweeping at once one republishes it."""
+        now = datetime.now(UTC)
+        lost = or_(and_(jobs.c.published_at.is_(None),
+                        jobs.c.created_at < now - timedelta(seconds=never)),
+                   jobs.c.published_at < now - timedelta(seconds=again))
+        with self.engine.connect() as conn:
+            candidates = conn.execute(select(jobs.c.image_id).where(self._ready(), lost)
+                                      ).scalars().all()
+        swept = []
+        for image_id in candidates:
+            with self.engine.begin() as conn:
+                if conn.execute(update(jobs).where(jobs.c.image_id == image_id, lost)
+                                .values(published_at=now)).rowcount:
+                    swept.append(image_id)
+        return [row for row in map(self.get, swept) if row is not None]
 
     def mark_published(self, image_id: str) -> None:
         with self.engine.begin() as conn:
