@@ -20,6 +20,7 @@ lint:
 
 bench:
 	.venv/bin/python bench/base_build
+	.venv/bin/python bench/image_size
 	.venv/bin/python bench/push_ec2
 	.venv/bin/python bench/target_convert
 	.venv/bin/python bench/push_openstack

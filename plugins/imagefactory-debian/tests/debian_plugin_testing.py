@@ -41,6 +41,10 @@ systemctl enable imagefactory-boot-marker.service
 """
 
 
+# The phases a build that makes its JEOS tree logs before the others (imagefactory_debian.phases).
+JEOS_PHASES = ["mmdebstrap-lists", "mmdebstrap-download", "mmdebstrap-extract",
+               "mmdebstrap-essential", "mmdebstrap-rest", "jeos-mmdebstrap", "jeos-finish"]
+
 # The package mirror the tests use. In this workplace it resolves to a non-public address, which
 # the build sandbox's egress policy refuses unless the operator allows it: the tests are that
 # operator.

@@ -7,13 +7,14 @@ import subprocess
 import pytest
 from debian_plugin_testing import (
     BASE64_CONTENT,
+    JEOS_PHASES,
     ROOT_PASSWORD,
     URL_CONTENT,
     Build,
     mounted_root,
 )
 from imagefactory_core.plugin import parse_icicle
-from imagefactory_debian import releases
+from imagefactory_debian import phases, releases
 from imagefactory_debian.disk import ESP_START, Layout, MiB
 
 pytestmark = pytest.mark.slow
@@ -104,3 +105,14 @@ def test_progress_names_real_phases_and_only_moves_forward(image: Build):
     if image.result.properties["jeos_cache"] == "miss":
         for phase in ("download:", "unpack:", "configure:"):
             assert phase in activities
+
+
+def test_the_log_gives_each_phases_wall_time(image: Build):
+    timed = phases.parse(image.ctx.lines)
+    expected = ["configure", "customise", "icicle", "finalize", "partition", "root-fs", "esp",
+                "total"]
+    if image.result.properties["jeos_cache"] == "miss":
+        expected[:0] = JEOS_PHASES
+    assert list(timed) == expected
+    assert 0 < timed["total"] <= image.seconds + 0.1
+    assert sum(timed.values()) - timed["total"] <= timed["total"] + 0.1 * len(timed)

@@ -6,7 +6,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from debian_plugin_testing import Build, build, mounted_root, tdl
+from debian_plugin_testing import JEOS_PHASES, Build, build, mounted_root, tdl
+from imagefactory_debian import phases
+from imagefactory_debian.debcache import DEB_MAGIC, DebCache
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +37,7 @@ def test_concurrent_builds_share_one_jeos_and_later_builds_reuse_it(image: Build
     assert states == ["hit", "miss"]
     maker = next(b for b in builds.values() if b.result.properties["jeos_cache"] == "miss")
     assert any(line.startswith("package cache: 0 packages added") for line in maker.ctx.lines)
+    assert list(phases.parse(maker.ctx.lines))[:7] == JEOS_PHASES
 
     run("third")
     third = builds["third"]
@@ -49,3 +52,31 @@ def test_concurrent_builds_share_one_jeos_and_later_builds_reuse_it(image: Build
             shadow = (root / "etc/shadow").read_text().splitlines()
             password = next(line for line in shadow if line.startswith("root:")).split(":")[1]
             assert password.startswith("!")  # no <rootpw>: locked
+
+
+def test_a_forged_package_in_the_cache_is_never_installed(image: Build, shared_cache_dir: Path,
+                                                          tmp_path: Path):
+    """apt takes a file in its archives directory by its size alone: a template that planted a
+    file of the right name and size in the shared package cache would have it installed into
+    other images. The consuming build refuses it (its lists give another hash), downloads the
+    real package, and the cache's name points at that from then on."""
+    real_cache = DebCache(shared_cache_dir / "debian-debs", "bookworm", "amd64")
+    (real,) = real_cache.dir.glob("tree_*_amd64.deb")  # the session image installed tree
+    genuine = real.read_bytes()
+    forged = DEB_MAGIC + b"\0" * (len(genuine) - len(DEB_MAGIC))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "debian-jeos").symlink_to(shared_cache_dir / "debian-jeos")
+    debs = DebCache(cache / "debian-debs", "bookworm", "amd64")
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / real.name).write_bytes(forged)
+    assert debs.harvest(planted) == (1, [])
+
+    built = build(tmp_path / "build", cache, tdl("forged", body="""
+      <packages><package name='tree'/></packages>"""))
+    assert "package cache: 0 of 1 cached packages match the package lists" in built.ctx.lines
+    assert "package cache: 1 packages added" in built.ctx.lines
+    assert (debs.dir / real.name).read_bytes() == genuine
+    with mounted_root(built.disk) as root:
+        assert (root / "usr/bin/tree").stat().st_size > 0

@@ -3,8 +3,10 @@ under concurrency, progress, registration."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -28,14 +30,18 @@ from imagefactory_core.testing import (
 from imagefactory_debian import (
     imagefactory_create_base_image,
     imagefactory_os_targets,
+    phases,
     releases,
 )
+from imagefactory_debian.aptlists import LISTS, ListsCache, prefixes
 from imagefactory_debian.customise import _source_line
-from imagefactory_debian.debcache import DebCache, deb_file_name
+from imagefactory_debian.debcache import MANIFEST, DebCache, deb_file_name
 from imagefactory_debian.disk import GiB, Layout, MiB
 from imagefactory_debian.jeos import JeosCache
+from imagefactory_debian.phases import phase
 from imagefactory_debian.progress import Milestone, watching
 from imagefactory_debian.recipe import JeosRecipe
+from imagefactory_debian.rootfs import SCRIPTS
 from imagefactory_debian.settings import CLOUD_DRIVERS, Settings
 from imagefactory_debian.system import hostname
 
@@ -226,7 +232,11 @@ def deb(content: bytes) -> bytes:
     return b"!<arch>\ndebian-binary   " + content
 
 
-def test_package_cache_seeds_harvests_and_never_overwrites(tmp_path: Path):
+def cached(cache: DebCache, name: str) -> bytes:
+    return (cache.dir / name).read_bytes()
+
+
+def test_package_cache_seeds_harvests_and_names_each_file_by_its_hash(tmp_path: Path):
     cache = DebCache(tmp_path / "debs", "bookworm", "amd64")
     first = tmp_path / "first"
     first.mkdir()
@@ -234,13 +244,35 @@ def test_package_cache_seeds_harvests_and_never_overwrites(tmp_path: Path):
     assert cache.harvest(first) == (1, [])
     second = tmp_path / "second"
     second.mkdir()
-    (second / "a_1_amd64.deb").write_bytes(deb(b"other content"))
+    (second / "a_1_amd64.deb").write_bytes(deb(b"a"))  # the same package downloaded again
     (second / "b_1_amd64.deb").write_bytes(deb(b"b"))
     assert cache.harvest(second) == (1, [])
-    assert (cache.dir / "a_1_amd64.deb").read_bytes() == deb(b"a")
-    tree = tmp_path / "tree"
-    assert cache.seed(tree) == 2
-    assert sorted(p.name for p in tree.iterdir()) == ["a_1_amd64.deb", "b_1_amd64.deb"]
+    digest = hashlib.sha256(deb(b"a")).hexdigest()
+    assert os.readlink(cache.dir / "a_1_amd64.deb") == f"by-hash/{digest}"
+    assert (cache.files / digest).read_bytes() == deb(b"a")
+    archives = tmp_path / "archives"
+    assert cache.seed(archives) == 2
+    assert sorted(p.name for p in archives.iterdir()) == [MANIFEST, "a_1_amd64.deb",
+                                                           "b_1_amd64.deb"]
+    assert f"{digest} a_1_amd64.deb\n" in (archives / MANIFEST).read_text()
+    # the seeded links are the cached files: harvesting them again copies nothing
+    assert (archives / "a_1_amd64.deb").stat().st_ino == (cache.files / digest).stat().st_ino
+    assert cache.harvest(archives) == (0, [])
+
+
+def test_a_name_whose_file_a_build_refused_points_at_what_it_downloaded(tmp_path: Path):
+    """A template may plant a forged file under a Debian package's name; builds whose lists
+    refuse it download the real package, which then takes the name over."""
+    cache = DebCache(tmp_path / "debs", "bookworm", "amd64")
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    (forged / "libc6_2.36_amd64.deb").write_bytes(deb(b"forged"))
+    cache.harvest(forged)
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "libc6_2.36_amd64.deb").write_bytes(deb(b"real"))
+    assert cache.harvest(real) == (1, [])
+    assert cached(cache, "libc6_2.36_amd64.deb") == deb(b"real")
 
 
 def test_the_cache_takes_only_regular_package_files_and_copies_them(tmp_path: Path):
@@ -255,18 +287,21 @@ def test_the_cache_takes_only_regular_package_files_and_copies_them(tmp_path: Pa
     (archives / "link_1_amd64.deb").symlink_to(secret)
     os.mkfifo(archives / "fifo_1_amd64.deb")
     (archives / "text_1_amd64.deb").write_bytes(b"#!/bin/sh\nrm -rf /\n")
+    (archives / "a b;c_1_amd64.deb").write_bytes(deb(b"odd name"))
     (archives / "good_1_amd64.deb").write_bytes(deb(b"good"))
     os.chown(archives / "good_1_amd64.deb", 100000, 100000)
     added, refused = cache.harvest(archives)
     assert added == 1
     assert dict(refused) == {"link_1_amd64.deb": "a symbolic link",
                              "fifo_1_amd64.deb": "not a regular file",
-                             "text_1_amd64.deb": "not a Debian package"}
+                             "text_1_amd64.deb": "not a Debian package",
+                             "a b;c_1_amd64.deb": "not a package file name"}
     taken = cache.dir / "good_1_amd64.deb"
     assert taken.read_bytes() == deb(b"good")
     assert taken.stat().st_uid == 0
     assert taken.stat().st_ino != (archives / "good_1_amd64.deb").stat().st_ino
-    assert sorted(p.name for p in cache.dir.iterdir()) == ["good_1_amd64.deb"]
+    assert sorted(p.name for p in cache.dir.iterdir()) == ["by-hash", "good_1_amd64.deb"]
+    assert len(list(cache.files.iterdir())) == 1
 
 
 def test_package_cache_harvests_concurrently_without_partial_files(tmp_path: Path):
@@ -283,20 +318,117 @@ def test_package_cache_harvests_concurrently_without_partial_files(tmp_path: Pat
         thread.start()
     for thread in threads:
         thread.join()
-    files = sorted(cache.dir.iterdir())
-    assert len(files) == 50
+    names = sorted(cache.dir.glob("*.deb"))
+    assert len(names) == 50
+    assert len(list(cache.files.iterdir())) == 50
     assert all(f.read_bytes() == deb(bytes([int(f.name[1:].split("_")[0])]) * 4096)
-               for f in files)
+               for f in names)
 
 
 def test_package_cache_forgets_packages_unused_for_too_long(tmp_path: Path):
     cache = DebCache(tmp_path / "debs", "bookworm", "amd64")
+    archives = tmp_path / "archives"
+    archives.mkdir()
     for name in ("used_1_all.deb", "stale_1_all.deb"):
-        (cache.dir / name).write_bytes(b"x")
-        old = time.time() - 40 * 86400
-        os.utime(cache.dir / name, (old, old))
+        (archives / name).write_bytes(deb(name.encode()))
+    cache.harvest(archives)
+    old = time.time() - 40 * 86400
+    for file in cache.files.iterdir():
+        os.utime(file, (old, old))
+    (cache.dir / "unverified_1_all.deb").write_bytes(deb(b"layout before by-hash"))
     assert cache.refresh(["used_1_all.deb"], max_age_days=30) == 1
-    assert [p.name for p in cache.dir.iterdir()] == ["used_1_all.deb"]
+    assert [p.name for p in cache.dir.glob("*.deb")] == ["used_1_all.deb"]
+    assert cached(cache, "used_1_all.deb") == deb(b"used_1_all.deb")
+
+
+PACKAGES_LIST = """\
+Package: good
+Version: 1:2.0-1
+Architecture: amd64
+Filename: pool/main/g/good/good_2.0-1_amd64.deb
+SHA256: {good}
+
+Package: forged
+Version: 1.0
+Architecture: all
+SHA256: {real}
+"""
+
+
+def test_cached_packages_are_kept_only_when_the_lists_vouch_for_their_hash(tmp_path: Path):
+    """apt checks only the size of a package in its archives directory: verify-archives.sh,
+    run before apt, removes every cached package whose hash the build's own lists do not
+    give."""
+    cache = DebCache(tmp_path / "debs", "bookworm", "amd64")
+    downloaded = tmp_path / "downloaded"
+    downloaded.mkdir()
+    for name, content in (("good_1%3a2.0-1_amd64.deb", b"good"), ("forged_1.0_all.deb", b"x"),
+                          ("old_0.9_all.deb", b"old")):
+        (downloaded / name).write_bytes(deb(content))
+    cache.harvest(downloaded)
+    root = tmp_path / "root"
+    lists = root / "var/lib/apt/lists"
+    lists.mkdir(parents=True)
+    (lists / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").write_text(
+        PACKAGES_LIST.format(good=hashlib.sha256(deb(b"good")).hexdigest(),
+                             real=hashlib.sha256(deb(b"real")).hexdigest()))
+    archives = root / "var/cache/apt/archives"
+    assert cache.seed(archives) == 3
+    done = subprocess.run(["sh", SCRIPTS / "verify-archives.sh", root], capture_output=True,
+                          text=True, check=True)
+    assert sorted(p.name for p in archives.iterdir()) == ["good_1%3a2.0-1_amd64.deb"]
+    assert "1 of 3 cached packages match the package lists" in done.stderr
+
+
+def test_no_docs_prunes_what_tar_extracted_against_the_dpkg_rules(tmp_path: Path):
+    """mmdebstrap extracts the essential packages with tar, which ignores dpkg's path rules:
+    the extract hook removes what they exclude, and keeps what they include."""
+    share = tmp_path / "usr/share"
+    kept = ["doc/bash/copyright", "locale/locale.alias", "bash-completion/bash"]
+    gone = ["doc/bash/README", "doc/util-linux/examples/a.sh", "man/man1/ls.1.gz",
+            "man/fr/man1/ls.1.gz", "info/dir", "locale/de/LC_MESSAGES/bash.mo"]
+    for name in kept + gone:
+        (share / name).parent.mkdir(parents=True, exist_ok=True)
+        (share / name).write_text(name)
+    (share / "doc/libc6-dev").symlink_to("libc6")
+    subprocess.run(["sh", SCRIPTS / "no-docs.sh", tmp_path, "prune"], check=True)
+    assert sorted(str(p.relative_to(share)) for p in share.rglob("*") if not p.is_dir()) == \
+        sorted(kept)
+    assert not (share / "locale/de").exists() and (share / "man").is_dir()
+
+
+def test_package_lists_are_kept_per_source_and_taken_only_as_regular_files(tmp_path: Path):
+    sources = ["deb http://deb.debian.org/debian bookworm main",
+               "deb http://deb.debian.org/debian-security bookworm-security main",
+               "deb [trusted=yes] http://example.org/flat ./",
+               "deb http://mirror:8080/debian bookworm main"]
+    assert prefixes(sources) == ("deb.debian.org_debian_dists_bookworm_",
+                                 "deb.debian.org_debian-security_dists_bookworm-security_")
+    wanted = prefixes(sources[:1])
+    lists = tmp_path / "tree" / LISTS
+    lists.mkdir(parents=True)
+    names = {"deb.debian.org_debian_dists_bookworm_InRelease": "release",
+             "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages": "packages",
+             "other.org_debian_dists_bookworm_InRelease": "another source",
+             "deb.debian.org_debian_dists_bookworm_main_i18n_Translation-en": "not kept"}
+    for name, text in names.items():
+        (lists / name).write_text(text)
+    secret = tmp_path / "host-secret"
+    secret.write_text("host file")
+    (lists / "deb.debian.org_debian_dists_bookworm_main_binary-arm64_Packages").symlink_to(
+        secret)
+    old = time.time() - 3600
+    os.utime(lists / "deb.debian.org_debian_dists_bookworm_InRelease", (old, old))
+    cache = ListsCache(tmp_path / "lists")
+    cache.dir.mkdir()
+    assert cache.harvest(tmp_path / "tree", wanted) == 2
+    assert sorted(p.name for p in cache.dir.iterdir()) == sorted(list(names)[:2])
+    fresh = tmp_path / "fresh" / LISTS
+    assert cache.seed(fresh, wanted) == 2
+    release = fresh / "deb.debian.org_debian_dists_bookworm_InRelease"
+    assert release.read_text() == "release"
+    assert abs(release.stat().st_mtime - old) < 1  # apt asks the mirror: modified since then?
+    assert cache.seed(tmp_path / "other" / LISTS, prefixes(sources[1:2])) == 0
 
 
 # -- JEOS cache ---------------------------------------------------------------------------------
@@ -394,3 +526,24 @@ def test_progress_follows_milestones_in_order(tmp_path: Path):
         watched.log(line)
     assert ctx.reports == [(20, "b"), (50, "unpack")]
     assert "Unpacking early" in ctx.lines
+
+
+def test_phases_log_their_wall_time_in_one_stable_line(tmp_path: Path):
+    ctx = make_build_context(tmp_path)
+    with phase(ctx, "root-fs"):
+        time.sleep(0.15)
+    with pytest.raises(RuntimeError), phase(ctx, "esp"):
+        raise RuntimeError("a failed phase logs no time")
+    (line,) = [line for line in ctx.lines if line.startswith("phase ")]
+    assert re.fullmatch(r"phase root-fs: 0\.[1-9] s", line)
+    assert phases.parse(["phase total: 12.3 s", "noise", line]) == {
+        "total": 12.3, "root-fs": float(line.split()[2])}
+
+
+def test_a_long_commands_phases_are_told_by_its_output(tmp_path: Path):
+    ctx = make_build_context(tmp_path)
+    with phases.marked(ctx, "lists", [("I: a", "a"), ("I: skipped", "b"), ("I: c", "c")]) as timed:
+        for text in ("I: a", "noise", "I: c", "I: a"):
+            timed.log(text)
+    assert list(phases.parse(ctx.lines)) == ["lists", "a", "c"]
+    assert ctx.lines[:2] == ["I: a", "phase lists: 0.0 s"]

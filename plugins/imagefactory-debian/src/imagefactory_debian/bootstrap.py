@@ -9,7 +9,10 @@ would map root to root. The user reaches the tree through a bind mount under /ru
 private mount namespace (the cache directory itself is root's alone), where the package cache is
 mounted too; nothing of it outlives the build. Choices made for speed, each worth seconds:
 
-* packages come from the package cache (`cached_archives`);
+* packages come from the package cache (`cached_archives`), each checked against the signed
+  lists first (``verify-archives.sh``, a setup hook);
+* the package lists start as the last JEOS tree's (`aptlists`): apt-get update only asks
+  whether they changed;
 * ``force-unsafe-io``: dpkg does not fsync every file, the tree is turned into a file system later
   anyway;
 * merged /usr is set up by mmdebstrap's hook instead of the usrmerge package (and perl);
@@ -26,8 +29,10 @@ from pathlib import Path
 
 from imagefactory_core.plugin import BuildContext, BuildError
 
+from .aptlists import LISTS, ListsCache, prefixes
 from .debcache import ARCHIVES, DebCache, cached_archives
 from .namespace import PrivateMounts
+from .phases import marked, phase
 from .progress import Milestone, watching
 from .recipe import JeosRecipe
 from .rootfs import SCRIPTS, RootFS
@@ -47,33 +52,46 @@ _MILESTONES = [
     Milestone("Unpacking ", 60, "unpack: kernel, systemd, udev", after_previous=True),
     Milestone("Setting up ", 75, "configure: kernel, systemd, udev", after_previous=True),
 ]
+# mmdebstrap's words for the start of each of its phases (`imagefactory_debian.phases`).
+PHASES = [
+    ("I: downloading packages with apt", "mmdebstrap-download"),
+    ("I: extracting archives", "mmdebstrap-extract"),
+    ("I: installing essential packages", "mmdebstrap-essential"),
+    ("I: installing remaining packages", "mmdebstrap-rest"),
+]
 
 
 def build_jeos(ctx: BuildContext, mounts: PrivateMounts, recipe: JeosRecipe, tree: Path,
-               debs: DebCache, apt_proxy: str | None, scratch: Path) -> None:
+               debs: DebCache, lists: ListsCache, apt_proxy: str | None,
+               scratch: Path) -> None:
     """Make the JEOS tree of `recipe` in the empty directory `tree` (`scratch`: a host
     directory for temporary files)."""
     _check_build_user()
     (tree / ARCHIVES).mkdir(parents=True)  # the tree is new and empty: nothing to follow
+    sources = prefixes(recipe.sources())
+    ctx.log(f"package lists: {lists.seed(tree / LISTS, sources)} from the last JEOS tree")
     ctx.adopt_tree(tree)
     stage = STAGES / tree.name
     stage.mkdir(mode=0o755, parents=True, exist_ok=True)
     try:
-        with cached_archives(ctx, scratch, debs) as archives:
+        with phase(ctx, "jeos-mmdebstrap"), cached_archives(ctx, scratch, debs) as archives:
             mounts.mount(ctx, tree, stage, "bind")
             mounts.mount(ctx, archives, stage / ARCHIVES, "bind")
             try:
-                watching(ctx, _MILESTONES).run(
-                    mounts.wrap(_as_build_user(_mmdebstrap(recipe, stage, apt_proxy))))
+                with marked(ctx, "mmdebstrap-lists", PHASES) as timed:
+                    watching(timed, _MILESTONES).run(
+                        mounts.wrap(_as_build_user(_mmdebstrap(recipe, stage, apt_proxy))))
             finally:
                 ctx.run(mounts.wrap(["umount", "--recursive", stage]))
     finally:
         with contextlib.suppress(OSError):
             stage.rmdir()
-    ctx.progress(90, "configure: initramfs, network, boot hooks")
-    modules = recipe.initramfs_modules
-    RootFS(mounts, tree, scratch).run_script(ctx, SCRIPTS / "jeos-finish.sh",
-                                             *(modules if modules is not None else ("most",)))
+    lists.harvest(tree, sources)
+    with phase(ctx, "jeos-finish"):
+        ctx.progress(90, "configure: initramfs, network, boot hooks")
+        modules = recipe.initramfs_modules
+        RootFS(mounts, tree, scratch).run_script(
+            ctx, SCRIPTS / "jeos-finish.sh", *(modules if modules is not None else ("most",)))
     ctx.progress(100)
 
 
@@ -94,14 +112,17 @@ def _as_build_user(argv: list[str]) -> list[str]:
 
 
 def _mmdebstrap(recipe: JeosRecipe, tree: Path, apt_proxy: str | None) -> list[str]:
-    def hook(name: str) -> str:
-        return f'sh {shlex.quote(str(SCRIPTS / name))} "$1"'
+    def hook(name: str, *words: str) -> str:
+        return " ".join(["sh", shlex.quote(str(SCRIPTS / name)), '"$1"', *words])
 
     argv = [
         "mmdebstrap", "--verbose", "--mode=unshare", "--variant=minbase",
         f"--architectures={recipe.arch.dpkg}",
         f"--include={','.join(recipe.packages)}",
         f"--hook-dir={MERGED_USR_HOOKS}",
+        # after the merged-usr hook's apt-get update: the cached packages checked against the
+        # lists before anything is downloaded or installed (debcache.py)
+        f"--setup-hook={hook('verify-archives.sh')}",
         "--dpkgopt=force-unsafe-io",
         '--aptopt=Acquire::Languages "none"',
         f"--essential-hook={hook('defer-initramfs.sh')}",
@@ -111,7 +132,8 @@ def _mmdebstrap(recipe: JeosRecipe, tree: Path, apt_proxy: str | None) -> list[s
         "--skip=check/empty,essential/unlink,cleanup/apt/cache,cleanup/apt/lists",
     ]
     if not recipe.with_docs:
-        argv.append(f"--setup-hook={hook('no-docs.sh')}")
+        argv += [f"--setup-hook={hook('no-docs.sh')}",
+                 f"--extract-hook={hook('no-docs.sh', 'prune')}"]
     if apt_proxy:
         argv.append(f'--aptopt=Acquire::http::Proxy "{apt_proxy}"')
     return [*argv, recipe.release.codename, str(tree), *recipe.sources()]

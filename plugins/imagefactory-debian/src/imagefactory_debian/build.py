@@ -11,6 +11,8 @@ Phases and their share of ``percent_complete``:
 80-100 disk: partition table, EFI system partition with both boot loaders, ext4 root
 ====== ============================================================================
 
+Each phase's wall time is logged as it ends (``phase root-fs: 1.8 s``, see `phases`).
+
 Whatever happens, the build leaves nothing behind but its image: mounts live in the build's
 private mount namespace, its scratch directory is removed, and a failed or cancelled build
 removes the partial image body.
@@ -25,6 +27,7 @@ from typing import Any
 from imagefactory_core.plugin import BuildContext, BuildError, BuildResult, Template
 
 from . import releases, system
+from .aptlists import ListsCache
 from .bootstrap import build_jeos
 from .customise import customise
 from .debcache import DebCache
@@ -34,6 +37,7 @@ from .icicle import icicle, installed_packages
 from .jeos import JeosCache, JeosTree, remove_tree
 from .namespace import PrivateMounts
 from .overlay import Overlay
+from .phases import phase
 from .recipe import JeosRecipe
 from .rootfs import RootFS
 from .settings import Settings
@@ -53,15 +57,16 @@ def create_base_image(ctx: BuildContext, template: Template,
     recipe = JeosRecipe.of(release, arch, settings.mirror, settings)
     layout = Layout.for_size(template.disk_size)
     debs = DebCache(ctx.cache_dir("debian-debs"), release.codename, arch.dpkg)
+    lists = ListsCache(ctx.cache_dir("debian-lists"))
     jeos = JeosCache(ctx.cache_dir("debian-jeos"), settings.jeos_cache_entries)
     scratch = ctx.workdir / "debian"
     ctx.progress(1, f"JEOS {recipe.key}: Debian {release.codename} {arch.dpkg} from "
                     f"{settings.mirror}")
     try:
-        with PrivateMounts() as mounts:
+        with phase(ctx, "total"), PrivateMounts() as mounts:
             def make(tree: Path) -> None:
-                build_jeos(ctx.scaled(2, 55), mounts, recipe, tree, debs, settings.apt_proxy,
-                           scratch)
+                build_jeos(ctx.scaled(2, 55), mounts, recipe, tree, debs, lists,
+                           settings.apt_proxy, scratch)
 
             with jeos.use(ctx, recipe.key, make) as base:
                 return _image(ctx, mounts, template, settings, recipe, layout, base, debs,
@@ -77,30 +82,36 @@ def _image(ctx: BuildContext, mounts: PrivateMounts, template: Template, setting
            recipe: JeosRecipe, layout: Layout, base: JeosTree, debs: DebCache,
            scratch: Path) -> BuildResult:
     ctx.check_cancelled()
-    layers = Overlay(base.path, scratch)
-    layers.mount(ctx, mounts)
     identity = system.Identity.new(template.name)
-    root = RootFS(mounts, layers.root, scratch, identity.hostname)
+    with phase(ctx, "configure"):
+        layers = Overlay(base.path, scratch)
+        layers.mount(ctx, mounts)
+        root = RootFS(mounts, layers.root, scratch, identity.hostname)
+        ctx.progress(55, "customise: host name, file systems, root password")
+        system.configure(ctx, root, identity, template.os.rootpw)
+    with phase(ctx, "customise"):
+        customise(ctx.scaled(56, 77), root, template, settings, debs)
+    with phase(ctx, "icicle"):
+        ctx.progress(77, "customise: ICICLE")
+        packages = installed_packages(ctx, root)
+        manifest = icicle(ctx, root, template, packages)
+        debs.refresh([p.deb_file for p in packages], settings.deb_cache_max_age_days)
+    with phase(ctx, "finalize"):
+        system.finalize(ctx, root)
 
-    ctx.progress(55, "customise: host name, file systems, root password")
-    system.configure(ctx, root, identity, template.os.rootpw)
-    customise(ctx.scaled(56, 77), root, template, settings, debs)
-    ctx.progress(77, "customise: ICICLE")
-    packages = installed_packages(ctx, root)
-    manifest = icicle(ctx, root, template, packages)
-    debs.refresh([p.deb_file for p in packages], settings.deb_cache_max_age_days)
-    system.finalize(ctx, root)
-
-    ctx.progress(80, "disk: partition table")
-    partition(ctx, ctx.body_path, layout, recipe.arch)
-    ctx.progress(81, "disk: root file system")
+    with phase(ctx, "partition"):
+        ctx.progress(80, "disk: partition table")
+        partition(ctx, ctx.body_path, layout, recipe.arch)
     kernel = scratch / "kernel"
-    make_root_fs(ctx, mounts, layers.root, ctx.body_path, layout.root, identity.root_uuid,
-                 kernel)
-    ctx.progress(96, "disk: EFI system partition, boot loaders, kernel")
-    boot = BootConfig(recipe.arch, identity.root_uuid, settings.kernel_cmdline)
-    make_esp(ctx, ctx.body_path, layout.esp, identity.esp_volume_id, boot, scratch / "esp",
-             kernel)
+    with phase(ctx, "root-fs"):
+        ctx.progress(81, "disk: root file system")
+        make_root_fs(ctx, mounts, layers.root, ctx.body_path, layout.root, identity.root_uuid,
+                     kernel)
+    with phase(ctx, "esp"):
+        ctx.progress(96, "disk: EFI system partition, boot loaders, kernel")
+        boot = BootConfig(recipe.arch, identity.root_uuid, settings.kernel_cmdline)
+        make_esp(ctx, ctx.body_path, layout.esp, identity.esp_volume_id, boot,
+                 scratch / "esp", kernel)
     ctx.progress(100, "complete")
     return BuildResult(icicle=manifest, properties={
         "disk_format": "raw",

@@ -36,7 +36,7 @@ from imagefactory_core.plugin import (
 from .debcache import DebCache, cached_archives
 from .fetch import fetch
 from .progress import Milestone, watching
-from .rootfs import SCRIPTS, RootFS
+from .rootfs import SCRIPT, SCRIPTS, RootFS
 from .settings import Settings, checked_url
 
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?([=/][A-Za-z0-9.+~:_-]+)?")
@@ -151,10 +151,13 @@ def install_packages(ctx: BuildContext, root: RootFS, names: list[str], settings
     root.run(ctx, ["apt-get", "update"], network=True, egress_allow=settings.egress_allow,
              egress_via=settings.apt_proxy)
     recommends = [] if settings.install_recommends else ["--no-install-recommends"]
+    # The cached packages are verified against the lists just updated, then apt runs.
+    argv = ["/bin/sh", "-c", f'sh {SCRIPT} / && exec "$@"', "sh",
+            *_APT_INSTALL, *recommends, "--", *names]
     with cached_archives(ctx, root.scratch, debs) as archives:
         try:
-            root.run(watching(ctx, _APT_MILESTONES), [*_APT_INSTALL, *recommends, "--", *names],
-                     network=True, archives=archives, egress_allow=settings.egress_allow,
+            root.run(watching(ctx, _APT_MILESTONES), argv, network=True, archives=archives,
+                     script=SCRIPTS / "verify-archives.sh", egress_allow=settings.egress_allow,
                      egress_via=settings.apt_proxy)
         except CommandFailed as error:
             raise BuildError(f"installing packages {' '.join(names)} failed "

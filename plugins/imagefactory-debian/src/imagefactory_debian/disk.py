@@ -9,7 +9,9 @@ Layout (1 MiB aligned)::
 The root is last so that cloud-init's growpart can grow it to the size of the volume. The disk
 is a sparse file of the template's ``<disk><size>`` (10 GiB when absent): only written blocks
 take space. The root file system is made from the tree by ``mkfs.ext4 -d`` at the partition's
-offset, with no loop device and no mount.
+offset, with no loop device and no mount. Its journal is not written: `partition` made the disk
+a new sparse file, whose unwritten blocks read as zeros, which is all zeroing would write (64 MiB
+per image: 15-35 % of mkfs's time when measured, and 64 MiB less disk in the image body).
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def make_root_fs(ctx: BuildContext, mounts: PrivateMounts, tree: Path, disk: Pat
     argv = ["/bin/sh", "-c", 'cp -L /tree/vmlinuz /tree/initrd.img /kernel/ && '
                              'exec mkfs.ext4 "$@"', "mkfs.ext4",
             "-q", "-F", "-b", "4096", "-L", "root", "-U", uuid,
-            "-E", f"offset={extent.start}", "-d", "/tree", "/disk", f"{extent.size // 1024}k"]
+            "-E", f"offset={extent.start},lazy_journal_init=1", "-d", "/tree", "/disk",
+            f"{extent.size // 1024}k"]
     try:
         sandbox.run(argv)
         take_kernel_output(out, kernel)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from .releases import Architecture, Release
 from .settings import Settings
 
-JEOS_FORMAT = 2  # 2: trees owned on the host by the build sandbox's subordinate ids
+JEOS_FORMAT = 3  # 2: trees owned on the host by the build sandbox's subordinate ids
+# 3: packages from the package cache verified against the lists (debcache.py)
 
 
 @dataclass(frozen=True)

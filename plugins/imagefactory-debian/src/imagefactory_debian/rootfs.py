@@ -31,7 +31,8 @@ ENVIRONMENT = {
 }
 """What a Debian maintainer script expects, and nothing of the service's environment."""
 
-_SCRIPT = "/run/imagefactory/script"
+SCRIPT = "/run/imagefactory/script"
+"""Where `RootFS.run` shows its `script` argument."""
 ARCHIVES = "/var/cache/apt/archives"
 # A script with a #! line runs as a program: it is copied where it may be made executable.
 _AS_PROGRAM = ('cp /run/imagefactory/script /run/imagefactory-script && '
@@ -60,7 +61,7 @@ class RootFS:
         `script` is a host file shown read-only at
         /run/imagefactory/script; `archives` a host directory shown as apt's archives."""
         sandbox = ctx.sandbox(self.path, network="egress" if network else "none",
-                              inputs=[(script, _SCRIPT)] if script else [],
+                              inputs=[(script, SCRIPT)] if script else [],
                               outputs=[(archives, ARCHIVES)] if archives else [],
                               env=ENVIRONMENT, hostname=self.hostname, enter=self.mounts.enter,
                               egress_allow=egress_allow, egress_via=egress_via)
@@ -75,7 +76,7 @@ class RootFS:
         with script.open("rb") as handle:
             program = handle.read(2) == b"#!"
         argv: list[str | Path] = (["/bin/sh", "-c", _AS_PROGRAM, "script", *args] if program
-                                  else ["/bin/sh", _SCRIPT, *args])
+                                  else ["/bin/sh", SCRIPT, *args])
         return self.run(ctx, argv, input=input, timeout=timeout, capture=capture,
                         network=network, script=script)
 
