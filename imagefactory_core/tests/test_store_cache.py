@@ -15,6 +15,7 @@ from imagefactory_core.api.app import build_services
 from imagefactory_core.errors import NotFound
 from imagefactory_core.model import ImageKind, ImageRecord, Status
 from imagefactory_core.store import ImageStore, RecordCache, Sealer, open_database
+from imagefactory_core.store.cache import SqliteChanges
 from imagefactory_core.testing import make_config
 
 DEADLINE = 30.0
@@ -188,3 +189,41 @@ def test_the_cache_is_on_only_for_the_state_directorys_own_database(tmp_path):
             assert (services.store.cache is not None) is cached
         finally:
             services.engine.shutdown()
+
+
+def test_a_cache_watching_the_file_sees_what_another_process_writes(tmp_path: Path):
+    """The API beside a build worker: the worker's writes reach the API's polls at once,
+    however many threads poll while it writes."""
+    database = tmp_path / "shared.db"
+    api = ImageStore(open_database(f"sqlite:///{database}"), tmp_path / "storage",
+                     Sealer(tmp_path / "secret.key"),
+                     cache=RecordCache(changed=SqliteChanges(database)))
+    worker = ImageStore(open_database(f"sqlite:///{database}"), tmp_path / "storage",
+                        Sealer(tmp_path / "secret.key"))
+    image_id = create(api)
+    assert api.get(image_id).status is Status.NEW  # cached now
+    stop = threading.Event()
+    wrong: list[int] = []
+
+    def poll() -> None:
+        while not stop.is_set():
+            before = written[0]
+            seen = api.get(image_id).percent_complete
+            if seen < before:
+                wrong.append(seen)
+
+    written = [0]
+    pollers = [threading.Thread(target=poll) for _ in range(4)]
+    for thread in pollers:
+        thread.start()
+    for percent in range(1, 60):
+        worker.set_progress(image_id, percent, None)
+        written[0] = percent
+        time.sleep(0.002)
+    stop.set()
+    for thread in pollers:
+        thread.join()
+    assert wrong == [], "a poll after a write saw the value from before it"
+    worker.update(image_id, status=Status.COMPLETE)
+    assert api.get(image_id).status is Status.COMPLETE
+    assert [r.id for r in api.list(ImageKind.BASE)] == [image_id]

@@ -121,7 +121,12 @@ class Config:
 
     @property
     def db_url(self) -> str:
-        return self.database_url or f"sqlite:///{Path(self.state_dir) / 'imagefactory.db'}"
+        return self.database_url or f"sqlite:///{self.sqlite_file}"
+
+    @property
+    def sqlite_file(self) -> Path:
+        """The embedded database (used without `database_url`)."""
+        return Path(self.state_dir) / "imagefactory.db"
 
     @property
     def oauth_enabled(self) -> bool:

@@ -23,6 +23,7 @@ from ..service import ImageService
 from ..statelock import instance_id
 from ..storage import open_storage
 from ..store import ImageStore, Instances, RecordCache, Sealer, SqlNonceStore, open_database
+from ..store.cache import SqliteChanges
 from ..store.jobs import Jobs
 from . import errors
 from .logs import Followers
@@ -74,12 +75,11 @@ class ImageFactoryApp(falcon.App):
     services: Services
 
 
-def open_store(config: Config, connections: int, *, alone: bool, owns_work: bool,
-               ) -> ImageStore:
-    """The store of `config`. `alone`: no other process writes its database, so records may
-    be cached (store/cache.py); `owns_work`: this process runs builds, so each status it
-    writes records its instance id as the image's owner (not an API process whose builds run
-    in workers: the workers own the images' work)."""
+def open_store(config: Config, connections: int, *, cache: RecordCache | None,
+               owns_work: bool) -> ImageStore:
+    """The store of `config`, keeping records in `cache` (store/cache.py); `owns_work`: this
+    process runs builds, so each status it writes records its instance id as the image's
+    owner (not an API process whose builds run in workers: the workers own their work)."""
     # Root's alone: image bodies and logs hold what templates put in them, and the work and
     # cache directories hold image trees owned by the build sandbox's subordinate ids, which a
     # process that escaped a sandbox must not be able to reach.
@@ -89,7 +89,7 @@ def open_store(config: Config, connections: int, *, alone: bool, owns_work: bool
     database = open_database(config.db_url, connections)
     return ImageStore(database, config.storage_dir, Sealer(config.secret_key_file),
                       max_log_bytes=config.max_log_bytes,
-                      cache=RecordCache() if alone else None,
+                      cache=cache,
                       storage=open_storage(config),
                       cache_bytes=config.storage_cache_mib * 1024 * 1024,
                       log_upload_seconds=config.log_upload_seconds,
@@ -105,10 +105,15 @@ def build_services(config: Config, plugins: PluginHost | None = None, *,
     connections = config.server_threads + 2
     if not dispatch:
         connections += config.max_concurrent_local_sessions + config.max_concurrent_uploads
-    # The state directory's own database has one writer, this process (the engine holds the
-    # state lock), unless builds run in workers or a database_url may be shared.
-    store = open_store(config, connections, alone=config.database_url is None and not dispatch,
-                       owns_work=not dispatch)
+    # The state directory's own database is written by this process alone (the engine holds
+    # the state lock), or also by the build worker beside it, which the cache then watches
+    # for; a database_url may be shared by hosts, so nothing is cached.
+    cache = None
+    if config.database_url is None:
+        Path(config.state_dir).mkdir(parents=True, exist_ok=True)
+        cache = (RecordCache(changed=SqliteChanges(config.sqlite_file)) if dispatch
+                 else RecordCache())
+    store = open_store(config, connections, cache=cache, owns_work=not dispatch)
     plugins = plugins or load_plugins(disabled=config.disabled_plugins,
                                      modules=config.plugin_modules)
     plugins.configure(config.plugins)

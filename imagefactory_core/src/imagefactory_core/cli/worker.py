@@ -79,7 +79,7 @@ def run_worker(config: Any, parent_pid: int | None = None) -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(OneLineArgs())
     slots = config.max_concurrent_local_sessions + config.max_concurrent_uploads
-    store = open_store(config, slots + 4, alone=False, owns_work=True)
+    store = open_store(config, slots + 4, cache=None, owns_work=True)
     plugins = load_plugins(disabled=config.disabled_plugins, modules=config.plugin_modules)
     plugins.configure(config.plugins)
     jobs = Jobs(store.engine, store.sealer, Instances(store.engine, config.worker_stale_seconds))
