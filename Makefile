@@ -28,3 +28,4 @@ bench:
 	.venv/bin/python bench/push_rhevm
 	.venv/bin/python bench/api_load
 	.venv/bin/python bench/first_boot
+	.venv/bin/python bench/cluster

@@ -7,5 +7,6 @@ pytest_plugins = [
     "tests.services.openstack",
     "tests.services.ovirt",
     "tests.services.postgresql",
+    "tests.services.redis",
     "tests.services.vsphere",
 ]

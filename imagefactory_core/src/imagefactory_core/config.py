@@ -173,7 +173,7 @@ _MINIMUM = {"sandbox_memory_mib": 64, "sandbox_processes": 16, "sandbox_tree_mib
             "log_follow_seconds": 1, "max_log_bytes": 4096, "max_template_bytes": 1,
             "callback_timeout": 0.001, "callback_retries": 0, "oauth_timestamp_window": 1,
             "request_head_seconds": 0.1, "storage_cache_mib": 0, "log_upload_seconds": 0.1,
-            "worker_stale_seconds": 5}
+            "worker_stale_seconds": 15}
 _MAXIMUM = {"port": 65535}
 # Element type of the dict and list fields.
 _ITEMS = {"clients": str, "plugins": dict, "disabled_plugins": str, "plugin_modules": str,

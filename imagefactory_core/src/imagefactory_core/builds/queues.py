@@ -18,6 +18,7 @@ or after the job was cancelled runs nothing.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -145,7 +146,7 @@ class CeleryQueue:
             queues=[queue_name(plugin) for plugin in sorted(plugins)],
             pool="threads", concurrency=sum(self.slots.values()), loglevel="INFO",
             without_mingle=True, without_gossip=True, without_heartbeat=True,
-            hostname=f"imagefactory-{worker_id}@%h")
+            hostname=f"imagefactory-{worker_id}@{socket.gethostname()}")
         watcher = threading.Thread(target=self._stop_when, args=(stop, worker), daemon=True)
         watcher.start()
         worker.start()
