@@ -40,7 +40,7 @@ from .work import remove_tree
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 1.0
-SWEEP_SECONDS = 30.0  # how often the workers look for jobs the queue does not have
+SWEEP_SECONDS = 10.0  # how often the workers look for jobs the queue does not have
 REPUBLISH_SECONDS = 300.0  # a job handed to the queue this long ago and unclaimed: again
 MAX_ATTEMPTS = 3
 GAVE_UP = ("the workers running it stopped {attempts} times (killed, or out of memory?); "
