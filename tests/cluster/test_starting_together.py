@@ -4,7 +4,6 @@ API servers alone together; here the workers, which open the same store, race th
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from alembic.script import ScriptDirectory
 from imagefactory_core.store.database import MIGRATIONS
 
 from tests.rest.conftest import fake_tdl
+from tests.server.conftest import start_together
 
 from .conftest import Cluster
 
@@ -21,20 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("queue_url", ["database"], indirect=True)
 def test_api_servers_and_workers_starting_together_migrate_once(cluster: Cluster):
     processes: list[Any] = [cluster.api(), cluster.api(), cluster.worker(), cluster.worker()]
-    failures: list[BaseException] = []
-
-    def start(process: Any) -> None:
-        try:
-            process.start()
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=start, args=(p,)) for p in processes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not failures, failures
+    start_together(processes)
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     assert cluster.query("SELECT version_num FROM alembic_version") == [(head,)]
     for process in processes:

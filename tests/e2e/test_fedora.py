@@ -241,12 +241,13 @@ def _guest_processes(name: str) -> list[int]:
     return found
 
 
-def _start_hanging(client: falcon.testing.TestClient, tree: FedoraTree, name: str,
-                   inactivity: int) -> tuple[str, int]:
+def start_hanging(client: falcon.testing.TestClient, tree: FedoraTree, name: str,
+                  parameters: dict[str, Any]) -> tuple[str, int]:
+    """Start a build whose synthetic installer hangs (with `parameters`, to which the hang's
+    kernel argument is added); once it hangs, its id and its one QEMU's pid."""
     result = client.simulate_post("/imagefactory/base_images", json={"base_image": {
         "template": fedora_tdl(url_install(tree), name=name),
-        "parameters": fast({"kernel_cmdline": "synthetic.hang",
-                            "inactivity_timeout": inactivity})}})
+        "parameters": {**parameters, "kernel_cmdline": "synthetic.hang"}}})
     assert result.status_code == 202, result.text
     image_id = result.json["base_image"]["id"]
     deadline = time.monotonic() + 240
@@ -260,7 +261,8 @@ def _start_hanging(client: falcon.testing.TestClient, tree: FedoraTree, name: st
 
 
 def test_a_hanging_installer_fails_on_inactivity_and_qemu_is_confined(client, fedora_tree):
-    image_id, pid = _start_hanging(client, fedora_tree, "e2e-hang", inactivity=20)
+    image_id, pid = start_hanging(client, fedora_tree, "e2e-hang",
+                                  fast({"inactivity_timeout": 20}))
     status = Path(f"/proc/{pid}/status").read_text()
     uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
     assert uid != 0
@@ -291,7 +293,8 @@ def test_a_hanging_installer_fails_on_inactivity_and_qemu_is_confined(client, fe
 
 
 def test_a_cancelled_build_leaves_no_domain_behind(fedora_app, client, fedora_tree):
-    image_id, pid = _start_hanging(client, fedora_tree, "e2e-cancel", inactivity=600)
+    image_id, pid = start_hanging(client, fedora_tree, "e2e-cancel",
+                                  fast({"inactivity_timeout": 600}))
     href = f"/imagefactory/base_images/{image_id}"
     assert client.simulate_delete(href).status_code == 204
     final = wait_for_status(client, href, timeout=60)

@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import falcon.testing
 import pytest
 from imagefactory_core.plugin import parse_icicle
 from imagefactory_core.sandbox import subordinate_ids
@@ -26,11 +25,18 @@ from imagefactory_core.testing import wait_for_status
 from imagefactory_fedora.connection import libvirtd_answers
 from imagefactory_fedora.guest import SYSTEM_GUEST_IDS, SYSTEM_RUN
 
-from tests.services.fedora_tree import PAYLOAD, FedoraTree
+from tests.services.fedora_tree import PAYLOAD
 
 from . import test_fedora
 from .conftest import build
-from .test_fedora import _guest_processes, disk_file, fast, fedora_tdl, log_of, url_install
+from .test_fedora import (
+    disk_file,
+    fast,
+    fedora_tdl,
+    log_of,
+    start_hanging,
+    url_install,
+)
 
 pytestmark = pytest.mark.slow
 # test_fedora's service and client fixtures (a service of this module's own, same config)
@@ -119,27 +125,11 @@ def test_an_iso_install_through_libvirtd_completes(fedora_app, client, fedora_tr
     assert "cdrom" in disk_file(fedora_app, image, 3, "/etc/imagefactory-synthetic/kickstart.cfg")
 
 
-def _start_hanging(client: falcon.testing.TestClient, tree: FedoraTree) -> tuple[str, int]:
-    result = client.simulate_post("/imagefactory/base_images", json={"base_image": {
-        "template": fedora_tdl(url_install(tree), name="e2e-system-cancel"),
-        "parameters": system({"kernel_cmdline": "synthetic.hang",
-                              "inactivity_timeout": 600})}})
-    assert result.status_code == 202, result.text
-    image_id = result.json["base_image"]["id"]
-    deadline = time.monotonic() + 240
-    while "hanging on purpose" not in client.simulate_get(
-            f"/imagefactory/base_images/{image_id}/log").text:
-        assert time.monotonic() < deadline, "the synthetic installer never started"
-        time.sleep(1)
-    pids = _guest_processes(image_id)
-    assert len(pids) == 1, pids
-    return image_id, pids[0]
-
-
 @pytest.mark.usefixtures("libvirtd")
 def test_libvirtds_qemu_is_unprivileged_and_a_cancelled_build_leaves_no_domain(
         fedora_app, client, fedora_tree):
-    image_id, pid = _start_hanging(client, fedora_tree)
+    image_id, pid = start_hanging(client, fedora_tree, "e2e-system-cancel",
+                                  system({"inactivity_timeout": 600}))
     domains = _domains()
     assert len(domains) == 1 and domains[0].startswith(f"imagefactory-{image_id[:8]}-")
     run = SYSTEM_RUN / domains[0]

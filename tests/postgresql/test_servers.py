@@ -8,7 +8,6 @@ heartbeat is stale."""
 from __future__ import annotations
 
 import signal
-import threading
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from imagefactory_core.store.database import MIGRATIONS
 
 from tests.plugins.gate import Gate
 from tests.rest.conftest import fake_tdl
-from tests.server.conftest import ServerProcess, sign, wait_until
+from tests.server.conftest import ServerProcess, sign, start_together, wait_until
 
 from .conftest import age_heartbeat
 
@@ -51,20 +50,7 @@ def log_lines(server: ServerProcess, path: str) -> list[str]:
 
 def test_servers_starting_together_migrate_once(shared_servers, postgresql_url):
     servers = [shared_servers() for _ in range(STARTING_TOGETHER)]
-    failures: list[BaseException] = []
-
-    def start(server: ServerProcess) -> None:
-        try:
-            server.start()
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=start, args=(s,)) for s in servers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not failures, failures
+    start_together(servers)
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     assert query(postgresql_url, "SELECT version_num FROM alembic_version") == [(head,)]
     for server in servers:

@@ -15,8 +15,9 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,25 @@ def build_worker(server: ServerProcess) -> int:
 
 def api_worker(server: ServerProcess) -> int:
     return serve_child(server, builds=False)
+
+
+def start_together(processes: Sequence[Any]) -> None:
+    """Start `processes` (each with a ``start()``) at the same moment, one thread each, and
+    fail with what went wrong if any did not start."""
+    failures: list[BaseException] = []
+
+    def start(process: Any) -> None:
+        try:
+            process.start()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(p,)) for p in processes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
 
 
 class ServerProcess:
