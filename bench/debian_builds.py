@@ -18,8 +18,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,7 +27,7 @@ from imagefactory_core.plugin import parse_template
 from imagefactory_core.testing import make_build_context, plugin_parameters
 from imagefactory_debian import imagefactory_create_base_image, phases, releases
 from imagefactory_debian.bootstrap import MERGED_USR_HOOKS, PHASES
-from imagefactory_debian.disk import ROOT_START, Layout
+from imagefactory_debian.disk import Layout
 from imagefactory_debian.recipe import JeosRecipe
 from imagefactory_debian.rootfs import SCRIPTS
 from imagefactory_debian.settings import Settings
@@ -245,21 +243,3 @@ def _run(argv: list[str | Path], env: dict[str, str] | None = None) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         sys.exit(f"{argv[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-
-
-@contextmanager
-def mounted_root(disk: Path, offset: int = ROOT_START) -> Iterator[Path]:
-    """The root file system at `offset` of `disk`, mounted read-only in a private mount
-    namespace and readable through ``/proc/<pid>/root``: nothing is mounted on the host."""
-    holder = subprocess.Popen(
-        ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-         f'mount -o ro,loop,offset={offset} "$1" /mnt && echo ready && read _', "sh", disk],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert holder.stdin and holder.stdout
-    try:
-        if holder.stdout.readline() != b"ready\n":
-            sys.exit(f"cannot mount the root file system of {disk}")
-        yield Path(f"/proc/{holder.pid}/root/mnt")
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
