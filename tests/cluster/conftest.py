@@ -12,10 +12,8 @@ the workers' jobs recorded.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import time
 import uuid
@@ -30,7 +28,13 @@ from imagefactory_core.processes import kill_recorded_groups
 from imagefactory_core.statelock import instance_id
 from imagefactory_core.store import Sealer
 
-from tests.server.conftest import IMAGEFACTORY, REPO, ServerProcess, wait_until
+from tests.server.conftest import (
+    IMAGEFACTORY,
+    REPO,
+    ServerProcess,
+    kill_process_group,
+    wait_until,
+)
 from tests.storage.conftest import s3_client
 
 START_TIMEOUT = 60.0
@@ -89,9 +93,7 @@ class WorkerProcess:
         commands it ran live on (they run in sessions of their own), as they would after an
         out-of-memory kill of the worker alone."""
         assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
+        kill_process_group(self.proc)
 
     def cleanup(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -104,6 +104,13 @@ def start_together(processes: Sequence[Any]) -> None:
     assert not failures, failures
 
 
+def kill_process_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group `proc` leads (started with ``start_new_session``) and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
 class ServerProcess:
     def __init__(self, root: Path, **settings: Any):
         self.root = root
@@ -184,15 +191,11 @@ class ServerProcess:
     def kill_group(self) -> None:
         """SIGKILL the server's whole process group (master and worker), as a crash would."""
         assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
+        kill_process_group(self.proc)
 
     def cleanup(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+            kill_process_group(self.proc)
         self.session.close()
 
     # -- the API, through the signing session ------------------------------------------------
