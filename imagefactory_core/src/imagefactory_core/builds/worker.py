@@ -61,6 +61,8 @@ class Worker:
                         or frozenset(info.id for info in plugins.loaded()))
         self.parent_pid = parent_pid
         self._stop = threading.Event()
+        self._shutting_down = threading.Lock()
+        self._shut_down = False
 
     # -- running ---------------------------------------------------------------------------------
     def run(self) -> None:
@@ -80,7 +82,7 @@ class Worker:
             self.queue.consume(self.take, self.id, self.plugins, self._stop, self.stop)
         finally:
             self._stop.set()
-            self.engine.shutdown()
+            self._shutdown_engine()
             self.queue.close()
 
     def stop(self, *, cancel_running: bool = True) -> None:
@@ -88,7 +90,15 @@ class Worker:
         FAILED saying the service stopped), else let them finish."""
         self._stop.set()
         if cancel_running:
-            self.engine.shutdown()
+            self._shutdown_engine()
+
+    def _shutdown_engine(self) -> None:
+        """Shut the engine down once: a stop signal and the end of `run` both ask for it, and
+        a second shutdown running beside the first would give up on stuck jobs twice."""
+        with self._shutting_down:
+            if not self._shut_down:
+                self._shut_down = True
+                self.engine.shutdown()
 
     def take(self, row: JobRow) -> None:
         """Run a job this worker claimed, to its end; give it back if it cannot start now."""
