@@ -8,12 +8,13 @@ serve:
 	scripts/bootstrap.sh
 	.venv/bin/imagefactory serve --address 127.0.0.1 --no-ssl --no-oauth
 
-# Run the whole test suite, real builds and real local cloud services included.
+# Run the whole test suite, real builds and real local cloud services included, one pytest-xdist
+# worker per core (the root conftest.py groups the tests that share a session's fixtures).
 test:
 	scripts/bootstrap.sh test
 	tests/services/openstack_support/install.sh
 	tests/services/vsphere_support/build.sh
-	.venv/bin/pytest
+	.venv/bin/pytest --numprocesses auto --dist loadgroup --no-loadscope-reorder
 
 lint:
 	.venv/bin/ruff check .

@@ -1,4 +1,7 @@
-"""Repository-wide pytest set-up: fixtures that start real services on 127.0.0.1."""
+"""Repository-wide pytest set-up: fixtures that start real services on 127.0.0.1, and the
+grouping of tests for parallel runs."""
+
+import pytest
 
 pytest_plugins = [
     "tests.services.cache",
@@ -10,3 +13,32 @@ pytest_plugins = [
     "tests.services.redis",
     "tests.services.vsphere",
 ]
+
+# `make test` runs the suite on pytest-xdist workers (`--dist loadgroup`): each group below
+# runs on one worker, so a session fixture its tests share is made once. Tests sharing an
+# expensive one are grouped across directories; every other test goes with its directory.
+# Groups are handed out in this order, the longest first, then the others as collected.
+SHARED_GROUPS = (
+    # the session's real Debian image, its target images and their boots; Keystone + Glance
+    ("tests/e2e/", "e2e"),
+    ("plugins/imagefactory-openstack/", "e2e"),
+    # PostgreSQL, Redis and the cluster's real build
+    ("tests/cluster/", "postgresql"),
+    ("tests/postgresql/", "postgresql"),
+    # the Debian plugin's own session image
+    ("plugins/imagefactory-debian/", "debian-plugin"),
+)
+
+
+def _group(nodeid: str) -> tuple[int, str]:
+    for rank, (prefix, group) in enumerate(SHARED_GROUPS):
+        if nodeid.startswith(prefix):
+            return rank, group
+    return len(SHARED_GROUPS), nodeid.split("::")[0].rsplit("/", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = {item.nodeid: _group(item.nodeid) for item in items}
+    items.sort(key=lambda item: groups[item.nodeid][0])  # stable: collection order within
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid][1]))

@@ -20,11 +20,14 @@ from imagefactory_core.sandbox import (
     wrap,
 )
 
+from tests.parallel_runs import not_of_other_workers
+
 BUSYBOX = Path("/bin/busybox")
 HERE = Path(__file__).parent
 
 def range_processes(ids: IdRange) -> list[int]:
-    """Host pids of processes running as an id of the sandbox range."""
+    """Host pids of processes running as an id of the sandbox range (but the builds a test on
+    another xdist worker runs, `tests.parallel_runs`)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -36,7 +39,7 @@ def range_processes(ids: IdRange) -> list[int]:
                            if line.startswith("Uid:")).split()[1])
             if ids.contains_uid(uid):
                 found.append(int(entry.name))
-    return found
+    return not_of_other_workers(found)
 
 
 @pytest.fixture(scope="session")

@@ -134,8 +134,10 @@ def start_keystone(venv: Path, state: Path, port: int, admin_password: str) -> S
                 pool.submit(_manage, venv, "keystone-manage", config, "credential_setup", *owner)]
         for job in jobs:
             job.result()
+    # `--option=value`: a generated password may start with "-", which argparse would
+    # take for an option if it came as the next argument
     _manage(venv, "keystone-manage", config, "bootstrap",
-            "--bootstrap-password", admin_password, "--bootstrap-username", ADMIN,
+            f"--bootstrap-password={admin_password}", "--bootstrap-username", ADMIN,
             "--bootstrap-project-name", ADMIN, "--bootstrap-region-id", REGION,
             *(f"--bootstrap-{kind}-url={auth_url}" for kind in ("admin", "internal", "public")))
     service = Service.start("keystone", venv, port, "keystone_wsgi:application", state,

@@ -1,0 +1,41 @@
+"""`make test` runs the suite on pytest-xdist workers, one per core, side by side. A host-wide
+check such as "no process of the sandbox's subordinate uid range is left" must not count the
+build a test on another worker runs at that moment: `not_of_other_workers` tells them apart by
+ancestry (every worker is a child of the same controller process; all a test starts descends
+from its worker). A process that left its worker's tree (re-parented to init) still counts: a
+leak is a leak, whichever worker made it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # the command may hold spaces and ")"
+
+
+def _other_workers() -> set[int]:
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return set()
+    controller, me = os.getppid(), os.getpid()
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return {pid for pid in pids if pid != me and _parent(pid) == controller}
+
+
+def not_of_other_workers(pids: Iterable[int]) -> list[int]:
+    """`pids` but those that descend from another xdist worker of this run (or have exited)."""
+    others = _other_workers()
+    kept = []
+    for pid in pids:
+        ancestor: int | None = pid
+        while ancestor not in (None, 0, 1) and ancestor not in others:
+            ancestor = _parent(ancestor)
+        if ancestor is not None and ancestor not in others:
+            kept.append(pid)
+    return kept
