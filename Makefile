@@ -14,7 +14,7 @@ test:
 	scripts/bootstrap.sh test
 	tests/services/openstack_support/install.sh
 	tests/services/vsphere_support/build.sh
-	.venv/bin/pytest --numprocesses auto --dist loadgroup --no-loadscope-reorder
+	.venv/bin/pytest --numprocesses auto --dist loadscope --no-loadscope-reorder
 
 lint:
 	.venv/bin/ruff check .

@@ -1,6 +1,8 @@
 """Repository-wide pytest set-up: fixtures that start real services on 127.0.0.1, and the
 grouping of tests for parallel runs."""
 
+from typing import Any
+
 import pytest
 
 pytest_plugins = [
@@ -14,10 +16,11 @@ pytest_plugins = [
     "tests.services.vsphere",
 ]
 
-# `make test` runs the suite on pytest-xdist workers (`--dist loadgroup`): each group below
-# runs on one worker, so a session fixture its tests share is made once. Tests sharing an
-# expensive one are grouped across directories; every other test goes with its directory.
-# Groups are handed out in this order, the longest first, then the others as collected.
+# `make test` runs the suite on pytest-xdist workers, one per core. Each group below runs on one
+# worker, so a session fixture its tests share is made once: tests sharing an expensive one are
+# grouped across directories; every other test goes with its directory. Groups are handed out
+# in this order, the longest first, then the others as collected. (A scheduler of our own:
+# xdist's `--dist loadgroup` marks no longer reach pytest 9.2's node ids.)
 SHARED_GROUPS = (
     # the session's real Debian image, its target images and their boots; Keystone + Glance
     ("tests/e2e/", "e2e"),
@@ -37,8 +40,15 @@ def _group(nodeid: str) -> tuple[int, str]:
     return len(SHARED_GROUPS), nodeid.split("::")[0].rsplit("/", 1)[0]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    groups = {item.nodeid: _group(item.nodeid) for item in items}
-    items.sort(key=lambda item: groups[item.nodeid][0])  # stable: collection order within
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid][1]))
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: _group(item.nodeid)[0])  # stable: collection order within
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)[1]
+
+    return SharedFixtureGroups(config, log)
