@@ -19,14 +19,13 @@ test:
 lint:
 	.venv/bin/ruff check .
 
+BENCHMARKS = base_build image_size push_ec2 target_convert push_openstack push_vsphere \
+	push_rhevm api_load first_boot cluster
+
+# Every benchmark, each with the machine's load average (1, 5, 15 min) before it: figures from
+# a loaded machine are inflated and noisy (docs/performance.md says how to read them).
 bench:
-	.venv/bin/python bench/base_build
-	.venv/bin/python bench/image_size
-	.venv/bin/python bench/push_ec2
-	.venv/bin/python bench/target_convert
-	.venv/bin/python bench/push_openstack
-	.venv/bin/python bench/push_vsphere
-	.venv/bin/python bench/push_rhevm
-	.venv/bin/python bench/api_load
-	.venv/bin/python bench/first_boot
-	.venv/bin/python bench/cluster
+	@for name in $(BENCHMARKS); do \
+		echo "== bench/$$name (load average $$(cut -d' ' -f1-3 /proc/loadavg))"; \
+		.venv/bin/python bench/$$name || exit 1; \
+	done; echo "== load average at the end: $$(cut -d' ' -f1-3 /proc/loadavg)"
