@@ -8,13 +8,12 @@ serve:
 	scripts/bootstrap.sh
 	.venv/bin/imagefactory serve --address 127.0.0.1 --no-ssl --no-oauth
 
-# Run the whole test suite, real builds and real local cloud services included, one pytest-xdist
-# worker per core (the root conftest.py groups the tests that share a session's fixtures).
+# Run the whole test suite, real builds and real local cloud services included.
 test:
 	scripts/bootstrap.sh test
 	tests/services/openstack_support/install.sh
 	tests/services/vsphere_support/build.sh
-	.venv/bin/pytest --numprocesses auto --dist loadscope --no-loadscope-reorder
+	.venv/bin/pytest
 
 lint:
 	.venv/bin/ruff check .

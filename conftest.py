@@ -16,7 +16,7 @@ pytest_plugins = [
     "tests.services.vsphere",
 ]
 
-# `make test` runs the suite on pytest-xdist workers, one per core. Each group below runs on one
+# On pytest-xdist workers (README: one per core), each group below runs on one
 # worker, so a session fixture its tests share is made once: tests sharing an expensive one are
 # grouped across directories; every other test goes with its directory. Groups are handed out
 # in this order, the longest first, then the others as collected. (A scheduler of our own:

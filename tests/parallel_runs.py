@@ -1,4 +1,4 @@
-"""`make test` runs the suite on pytest-xdist workers, one per core, side by side. A host-wide
+"""The suite can run on pytest-xdist workers, one per core, side by side (README). A host-wide
 check such as "no process of the sandbox's subordinate uid range is left" must not count the
 build a test on another worker runs at that moment: `not_of_other_workers` tells them apart by
 ancestry (every worker is a child of the same controller process; all a test starts descends
