@@ -40,8 +40,9 @@ def _group(nodeid: str) -> tuple[int, str]:
     return len(SHARED_GROUPS), nodeid.split("::")[0].rsplit("/", 1)[0]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: _group(item.nodeid)[0])  # stable: collection order within
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: its collection orders the groups
+        items.sort(key=lambda item: _group(item.nodeid)[0])  # stable: collection order within
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
