@@ -41,7 +41,7 @@ def _name(pid: int) -> str | None:
     """The process's name, or None when it exited since /proc was listed (``id`` is short-lived)."""
     try:
         return _status(pid)["Name"]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before open, or between open and read
         return None
 
 
