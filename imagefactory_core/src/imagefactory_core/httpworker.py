@@ -29,7 +29,12 @@ Bounds, so that neither threads, memory nor file descriptors depend on what clie
   side cannot stall the loop; at most `MAX_LINGERING` linger at once.
 
 The request body is still read by the request thread (docs/security.md says what that leaves
-open). HTTP/1.x only: gunicorn's HTTP/2 and PROXY-protocol settings are refused at start.
+open). A body the application leaves unread (a 413, a 401 before the body is looked at) is
+drained by gunicorn after the response, 64 KiB at most, and the connection closed if more is
+left: such a response says "Connection: close" (gunicorn would say "keep-alive" and then close
+without a word, and the client's next request on it would fail).
+
+HTTP/1.x only: gunicorn's HTTP/2 and PROXY-protocol settings are refused at start.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from typing import Any
 
 from gunicorn import http
 from gunicorn import sock as gsock
+from gunicorn.http.body import ChunkedReader, LengthReader
 from gunicorn.http.message import DEFAULT_MAX_HEADERFIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
@@ -62,6 +68,9 @@ LINGER_SECONDS = 2.0
 """How long a closing connection waits for the client's close (gunicorn's `close_graceful`)."""
 LINGER_MAX_BYTES = 64 * 1024
 _RECV_SIZE = 64 * 1024
+DRAINED_BYTES = 32 * 1024
+"""An unread request body this large or larger closes the connection after the response.
+gunicorn drains at most 64 KiB of it (and 1 KiB at a time), so this stays well under."""
 _NOT_READY = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
 
 
@@ -117,6 +126,36 @@ def head_limit(cfg: Any) -> int:
     return 2 + line + 2 + fields * (field_size + 2) + 4
 
 
+def body_left_unread(body: Any) -> bool:
+    """Whether too much of request body `body` (gunicorn's `wsgi.input`) is unread for the
+    connection to serve another request: `DRAINED_BYTES` or more, a chunked body not read to
+    its end (its length is unknown) or a body whose reading failed."""
+    if getattr(body, "failed", False):
+        return True
+    reader = getattr(body, "reader", None)
+    if isinstance(reader, LengthReader):
+        return bool(reader.length >= DRAINED_BYTES)
+    if isinstance(reader, ChunkedReader):
+        return reader.parser is not None
+    return False
+
+
+def closing_when_body_unread(wsgi: Any) -> Any:
+    """`wsgi`, whose responses say "Connection: close" when they leave too much of the
+    request body unread (see `body_left_unread`). `start_response` is bound to gunicorn's
+    response, whose `force_close` sets the header (gunicorn drops the application's own)."""
+
+    def application(environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if body_left_unread(environ.get("wsgi.input")):
+                start_response.__self__.force_close()
+            return start_response(status, headers, exc_info)
+
+        return wsgi(environ, start)
+
+    return application
+
+
 def _answer(status: int, reason: str, description: str) -> bytes:
     body = json.dumps({"title": reason, "description": description}).encode()
     return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
@@ -167,6 +206,10 @@ class HeadBufferingWorker(ThreadWorker):  # type: ignore[misc]
                                "http2_cleartext and proxy_protocol at their defaults")
 
     # -- gunicorn's entry points ------------------------------------------------------------
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi = closing_when_body_unread(self.wsgi)
+
     def accept(self, listener: socket.socket) -> None:
         try:
             client, address = listener.accept()
