@@ -120,10 +120,14 @@ def test_servers_share_images_nonces_and_builds_and_cancel_each_others(
 def test_the_builds_of_a_dead_server_are_taken_over_once_its_heartbeat_is_stale(
         shared_servers, gate: Gate, postgresql_url):
     first = shared_servers().start()
-    second = shared_servers().start()
     held = first.post("/base_images", base_body("orphaned", **gate.parameter()))
     held_path = f"/base_images/{held['id']}"
     orphan = gate.wait_held(held["id"])
+    # started only now: a worker of its own, running beside, could have claimed the build
+    second = shared_servers().start()
+    first_id = (first.state_dir / "instance.id").read_text().strip()
+    owner = f"SELECT owner FROM images WHERE id = '{held['id']}'"
+    assert query(postgresql_url, owner) == [(first_id,)]
     first.kill_group()  # its host died: the second knows only from the heartbeat
     gate.kill_all()
 
@@ -132,7 +136,6 @@ def test_the_builds_of_a_dead_server_are_taken_over_once_its_heartbeat_is_stale(
     assert second.get(held_path)["status"] == "BUILDING"
     assert gate.pid(held["id"]) == orphan
 
-    first_id = (first.state_dir / "instance.id").read_text().strip()
     age_heartbeat(postgresql_url, first_id)
     second.signal(signal.SIGTERM, timeout=60)
     second.start()
@@ -144,5 +147,4 @@ def test_the_builds_of_a_dead_server_are_taken_over_once_its_heartbeat_is_stale(
     assert done["status"] == "COMPLETE", done["status_detail"]
     assert any(line.endswith(f"== {RESTARTED}") for line in log_lines(second, held_path))
     second_id = (second.state_dir / "instance.id").read_text().strip()
-    assert query(postgresql_url, f"SELECT owner FROM images WHERE id = '{held['id']}'") \
-        == [(second_id,)]
+    assert query(postgresql_url, owner) == [(second_id,)]
