@@ -8,12 +8,14 @@ serve:
 	scripts/bootstrap.sh
 	.venv/bin/imagefactory serve --address 127.0.0.1 --no-ssl --no-oauth
 
-# Run the whole test suite, real builds and real local cloud services included.
+# Run the whole test suite, real builds and real local cloud services included, on one
+# pytest-xdist worker per core; tests that share an expensive session fixture stay on one
+# worker (the root conftest.py). `.venv/bin/pytest` alone runs it serially.
 test:
 	scripts/bootstrap.sh test
 	tests/services/openstack_support/install.sh
 	tests/services/vsphere_support/build.sh
-	.venv/bin/pytest
+	.venv/bin/pytest --numprocesses auto --dist loadscope --no-loadscope-reorder
 
 lint:
 	.venv/bin/ruff check .
