@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import requests
 from imagefactory_core.builds.engine import RESTARTED
+from imagefactory_core.errors import InvalidRequest
+from imagefactory_core.statelock import StateLock
 
 from tests.plugins.gate import Gate
 from tests.rest.conftest import fake_tdl
@@ -72,6 +74,9 @@ def test_a_crashing_build_worker_is_restarted_and_its_build_runs_again(servers, 
 
     os.kill(first_worker, signal.SIGKILL)
     assert server.request("GET", path).status_code == 200  # the API does not notice
+    # until the next worker starts, serve keeps the state directory claimed
+    with pytest.raises(InvalidRequest, match=f"in use by imagefactory pid {server.proc.pid} "):
+        StateLock(server.state_dir)
     rerun = int(wait_until(lambda: (p := gate.pid(held["id"])) != first_pid and p, 60,
                            "the restarted worker to run the build again"))
     assert build_worker(server) != first_worker

@@ -4,9 +4,11 @@ and an API that crashes leaves the running builds to finish (the worker follows 
 `builds.worker`).
 
 The worker is `imagefactory worker --from-serve`, given the configuration `serve` read on its
-standard input (never on its command line or in a file: it may hold secrets). If it exits
-unasked, it is started again, after a pause that grows while it keeps failing to stay up; its
-jobs are then claimed again (`Worker.run`).
+standard input (never on its command line or in a file: it may hold secrets) and the state
+directory's lock `serve` holds (an inherited descriptor, `statelock.StateLock.inherited`).
+If it exits unasked, it is started again, after a pause that grows while it keeps failing to
+stay up; its jobs are then claimed again (`Worker.run`). The lock stays with `serve`
+meanwhile: no other service or local command takes the directory in that pause.
 
 A process gunicorn forks while `Popen` runs would inherit the pipe `Popen` waits on for the
 `exec`, and `Popen` would then wait until that process exits. So the first worker starts in
@@ -24,6 +26,7 @@ import time
 
 from .cli.worker import config_json
 from .config import Config
+from .statelock import StateLock
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,9 @@ COMMAND = [sys.executable, "-c", "import sys; from imagefactory_core.cli import 
 
 
 class EmbeddedWorker:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, state_lock: StateLock | None = None):
         self.config = config
+        self.state_lock = state_lock
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -59,7 +63,11 @@ class EmbeddedWorker:
         with self._lock:
             if self._stopping.is_set():
                 return None
-            process = subprocess.Popen(COMMAND, stdin=subprocess.PIPE)
+            command, fds = COMMAND, ()
+            if self.state_lock is not None:
+                fds = (self.state_lock.fileno(),)
+                command = [*COMMAND, f"--state-lock-fd={fds[0]}"]
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, pass_fds=fds)
             self._process = process
         assert process.stdin is not None
         process.stdin.write(config_json(self.config).encode())

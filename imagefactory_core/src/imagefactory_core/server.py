@@ -27,6 +27,7 @@ from .config import Config
 from .embeddedworker import EmbeddedWorker
 from .httpworker import HeadBufferingWorker
 from .loglines import OneLineArgs
+from .statelock import StateLock
 from .tls import ensure_certificate, load_check
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,9 @@ class OneLineLogger(GunicornLogger):  # type: ignore[misc]
 
 
 class Server(BaseApplication):  # type: ignore[misc]
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, state_lock: StateLock | None = None):
         self.config_values = config
-        self.build_worker = (EmbeddedWorker(config)
+        self.build_worker = (EmbeddedWorker(config, state_lock)
                              if config.build_workers == "embedded" else None)
         super().__init__()
 
@@ -129,7 +130,9 @@ def _stop_engine(server: Any, worker: Any) -> None:
         services.engine.shutdown()
 
 
-def serve(config: Config) -> None:
+def serve(config: Config, state_lock: StateLock | None = None) -> None:
+    """Run the service until it is stopped. `state_lock`: the state directory's, which the
+    embedded build worker inherits (without one, that worker takes it itself)."""
     logging.basicConfig(level=logging.DEBUG if config.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # paths and names a client sent: one line each
@@ -146,4 +149,4 @@ def serve(config: Config) -> None:
         log.warning("log_followers (%d) is not below server_threads (%d): clients following "
                     "build logs can hold every request thread and stall the API",
                     config.log_followers, config.server_threads)
-    Server(config).run()
+    Server(config, state_lock).run()

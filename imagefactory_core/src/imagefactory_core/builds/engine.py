@@ -62,9 +62,12 @@ END_RETRY_PAUSE = 0.5  # seconds, times the attempt number
 class BuildEngine:
     def __init__(self, store: ImageStore, plugins: PluginHost, config: Config,
                  notifier: CallbackNotifier | None = None,
-                 on_end: Callable[[Job, Outcome], None] | None = None):
-        """`on_end` hears every job's recorded end (a build worker deletes its queue row)."""
-        self.state_lock = StateLock(Path(config.state_dir))  # before any record is touched
+                 on_end: Callable[[Job, Outcome], None] | None = None,
+                 state_lock: StateLock | None = None):
+        """`on_end` hears every job's recorded end (a build worker deletes its queue row);
+        `state_lock`: the state directory's, when the caller holds it already."""
+        # before any record is touched
+        self.state_lock = state_lock or StateLock(Path(config.state_dir))
         if store.owner is None:
             raise ValueError("the build engine needs a store that records its owner")
         self.instance = Instance(store.owner,

@@ -29,6 +29,7 @@ from ..config import Config
 from ..errors import BuildError, NotFound
 from ..model import ImageKind, Outcome, Status
 from ..plugins import PluginHost
+from ..statelock import StateLock
 from ..store import ImageStore
 from ..store.instances import HEARTBEAT_SECONDS
 from ..store.jobs import JobRow, Jobs
@@ -49,13 +50,16 @@ GAVE_UP = ("the workers running it stopped {attempts} times (killed, or out of m
 
 class Worker:
     def __init__(self, config: Config, store: ImageStore, plugins: PluginHost, jobs: Jobs,
-                 queue: JobQueue, parent_pid: int | None = None):
-        """`parent_pid`: the `serve` that started this worker, whose end it follows."""
+                 queue: JobQueue, parent_pid: int | None = None,
+                 state_lock: StateLock | None = None):
+        """`parent_pid`: the `serve` that started this worker, whose end it follows;
+        `state_lock`: the state directory's, which that `serve` holds and handed on."""
         self.config = config
         self.store = store
         self.jobs = jobs
         self.queue = queue
-        self.engine = BuildEngine(store, plugins, config, on_end=self._ended)
+        self.engine = BuildEngine(store, plugins, config, on_end=self._ended,
+                                  state_lock=state_lock)
         self.id = self.engine.instance.id
         self.plugins = (frozenset(config.worker_plugins)
                         or frozenset(info.id for info in plugins.loaded()))

@@ -48,12 +48,16 @@ def run(args: argparse.Namespace) -> int:
     overrides = {key: options[key] for key in CONFIG_KEYS if options.get(key) is not None}
     try:
         config = load_config(args.config, overrides=overrides)
+        state_lock = None
         if config.checked_workers() != "external":
             # Say at once that another service holds the state directory, rather than
-            # through a worker that fails to start; the build engine takes the lock for good.
+            # through a worker that fails to start.
             Path(config.state_dir).mkdir(parents=True, exist_ok=True)
-            StateLock(Path(config.state_dir)).release()
+            state_lock = StateLock(Path(config.state_dir))
+            if config.build_workers == "in-process":
+                state_lock.release()  # the API process's build engine takes it
+                state_lock = None
     except ImageFactoryError as exc:
         raise CliError(str(exc), USAGE) from exc
-    serve(config)
+    serve(config, state_lock)  # the embedded worker gets the lock: held until serve ends
     return 0

@@ -32,6 +32,7 @@ def add_parser(sub: Any) -> None:
                                      "ids), e.g. the OS plugins on a build host")
     p.add_argument("--debug", action="store_true", help="debug logging")
     p.add_argument("--from-serve", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--state-lock-fd", type=int, help=argparse.SUPPRESS)  # serve's, inherited
     p.set_defaults(handler=run)
 
 
@@ -44,6 +45,7 @@ def config_json(config: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..config import Config, load_config
     from ..errors import ImageFactoryError
+    from ..statelock import StateLock
 
     options = vars(args)
     try:
@@ -58,15 +60,19 @@ def run(args: argparse.Namespace) -> int:
                 overrides["worker_plugins"] = options["plugins"]
             config = load_config(options.get("config"), overrides=overrides)
         config.checked_workers()
-        run_worker(config, parent_pid=os.getppid() if options.get("from_serve") else None)
+        state_lock = (StateLock.inherited(options["state_lock_fd"], Path(config.state_dir))
+                      if options.get("state_lock_fd") is not None else None)
+        run_worker(config, parent_pid=os.getppid() if options.get("from_serve") else None,
+                   state_lock=state_lock)
     except ImageFactoryError as exc:
         raise CliError(str(exc), USAGE) from exc
     return 0
 
 
-def run_worker(config: Any, parent_pid: int | None = None) -> None:
+def run_worker(config: Any, parent_pid: int | None = None, state_lock: Any = None) -> None:
     """Run a build worker until SIGTERM or SIGINT, which cancel its running jobs (they end
-    FAILED saying the service stopped); queued jobs wait for the next worker."""
+    FAILED saying the service stopped); queued jobs wait for the next worker. `state_lock`:
+    the state directory's, held already (`serve`'s); without one the worker takes it."""
     from ..api.app import open_store
     from ..builds.worker import Worker, open_queue
     from ..loglines import OneLineArgs
@@ -83,7 +89,8 @@ def run_worker(config: Any, parent_pid: int | None = None) -> None:
     plugins = load_plugins(disabled=config.disabled_plugins, modules=config.plugin_modules)
     plugins.configure(config.plugins)
     jobs = Jobs(store.engine, store.sealer, Instances(store.engine, config.worker_stale_seconds))
-    worker = Worker(config, store, plugins, jobs, open_queue(config, jobs), parent_pid)
+    worker = Worker(config, store, plugins, jobs, open_queue(config, jobs), parent_pid,
+                    state_lock)
 
     def stop(signum: int, _frame: Any) -> None:
         logging.getLogger(__name__).info("signal %d: cancelling running jobs and stopping",
