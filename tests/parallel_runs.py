@@ -39,3 +39,22 @@ def not_of_other_workers(pids: Iterable[int]) -> list[int]:
         if ancestor is not None and ancestor not in others:
             kept.append(pid)
     return kept
+
+
+def processes_of_uids(first: int, count: int) -> list[int]:
+    """Host pids of processes whose real uid is one of `count` from `first` (a sandbox's
+    subordinate range), but those of other workers' builds (`not_of_other_workers`). The uid
+    is read from the status file: /proc/<pid> itself belongs to root while a process that
+    changed its ids has not exec'd since (it is not "dumpable")."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:  # exited meanwhile
+                continue
+            uid = int(next(line for line in status.splitlines()
+                           if line.startswith("Uid:")).split()[1])
+            if first <= uid < first + count:
+                found.append(int(entry.name))
+    return not_of_other_workers(found)

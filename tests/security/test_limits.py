@@ -11,7 +11,7 @@ import falcon.testing
 import pytest
 from imagefactory_core.sandbox import subordinate_ids
 
-from tests.parallel_runs import not_of_other_workers
+from tests.parallel_runs import processes_of_uids
 
 from .conftest import build, build_log, command, make_app, tdl
 
@@ -29,18 +29,9 @@ def limited(tmp_path_factory: pytest.TempPathFactory,
 
 def sandboxed_processes() -> list[int]:
     """Pids of host processes running as a sandbox's subordinate ids (but the builds a test on
-    another xdist worker runs, `tests.parallel_runs`)."""
-    base = subordinate_ids().uid
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                uid = entry.stat().st_uid
-            except FileNotFoundError:
-                continue
-            if base <= uid < base + 65536:
-                found.append(int(entry.name))
-    return not_of_other_workers(found)
+    another xdist worker runs)."""
+    ids = subordinate_ids()
+    return processes_of_uids(ids.uid, ids.count)
 
 
 def test_a_fork_bomb_stops_at_the_process_limit(limited):

@@ -20,26 +20,15 @@ from imagefactory_core.sandbox import (
     wrap,
 )
 
-from tests.parallel_runs import not_of_other_workers
+from tests.parallel_runs import processes_of_uids
 
 BUSYBOX = Path("/bin/busybox")
 HERE = Path(__file__).parent
 
 def range_processes(ids: IdRange) -> list[int]:
     """Host pids of processes running as an id of the sandbox range (but the builds a test on
-    another xdist worker runs, `tests.parallel_runs`)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                status = (entry / "status").read_text()
-            except OSError:
-                continue
-            uid = int(next(line for line in status.splitlines()
-                           if line.startswith("Uid:")).split()[1])
-            if ids.contains_uid(uid):
-                found.append(int(entry.name))
-    return not_of_other_workers(found)
+    another xdist worker runs)."""
+    return processes_of_uids(ids.uid, ids.count)
 
 
 @pytest.fixture(scope="session")
