@@ -112,6 +112,7 @@ def running_moto(log_dir: Path, *, like_aws: bool = False) -> Iterator[dict[str,
             "secret_access_key": DUMMY_SECRET_KEY,
             "account_id": ACCOUNT_ID,
             "ebs_block_size": AWS_EBS_BLOCK_SIZE if like_aws else STOCK_EBS_BLOCK_SIZE,
+            "pid": proc.pid,  # bench/push_ec2 reads the server's CPU time
         }
     finally:
         _stop(proc)
