@@ -241,6 +241,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
+def sockets() -> Iterator[list[socket.socket]]:
+    """Sockets a test opens; closed at its end."""
+    opened: list[socket.socket] = []
+    yield opened
+    for sock in opened:
+        sock.close()
+
+
+@pytest.fixture
 def servers(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Make `ServerProcess`es (not started); all are killed at the end of the test, with the
     build commands their jobs recorded."""

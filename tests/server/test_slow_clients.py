@@ -159,14 +159,6 @@ def trickle() -> Iterator[Trickle]:
         sock.close()
 
 
-@pytest.fixture
-def sockets() -> Iterator[list[socket.socket]]:
-    opened: list[socket.socket] = []
-    yield opened
-    for sock in opened:
-        sock.close()
-
-
 def starve(server: ServerProcess, trickle: Trickle, sockets: list[socket.socket]) -> None:
     """Open the slow connections that took every thread of the stock worker: twice as many
     as threads trickling a head, 4 that send nothing and 4 that stop after the request line

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -47,15 +46,7 @@ REQUESTS = {
 
 @pytest.fixture
 def server(servers) -> ServerProcess:
-    return servers(no_ssl=True).start()
-
-
-@pytest.fixture
-def opened() -> Iterator[list[socket.socket]]:
-    sockets: list[socket.socket] = []
-    yield sockets
-    for sock in sockets:
-        sock.close()
+    return servers().start()  # plain HTTP, the servers' default
 
 
 def send_in_background(sock: socket.socket, data: bytes) -> threading.Thread:
@@ -79,10 +70,10 @@ def answer_head(sock: socket.socket) -> tuple[int, dict[str, str]]:
 
 
 @pytest.mark.parametrize("case", REQUESTS)
-def test_an_answer_that_leaves_a_large_body_unread_says_connection_close(server, opened, case):
+def test_an_answer_that_leaves_a_large_body_unread_says_connection_close(server, sockets, case):
     head, body, status = REQUESTS[case]
     sock = connect(server)
-    opened.append(sock)
+    sockets.append(sock)
     sender = send_in_background(sock, head + body)
     answered, fields = answer_head(sock)  # read to the server's close: it does close
     assert answered == status
@@ -90,9 +81,9 @@ def test_an_answer_that_leaves_a_large_body_unread_says_connection_close(server,
     sender.join(30)
 
 
-def test_an_answer_that_leaves_a_small_body_unread_keeps_the_connection(server, opened):
+def test_an_answer_that_leaves_a_small_body_unread_keeps_the_connection(server, sockets):
     sock = connect(server)
-    opened.append(sock)
+    sockets.append(sock)
     pending = bytearray()
     sock.sendall(post_head(100) + b"x" * 100)
     assert read_answer(sock, pending)[0] == 401
