@@ -5,6 +5,7 @@ directory is put on sys.path by conftest.py.)"""
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import imagefactory_debian
 from imagefactory_core.plugin import BuildResult, Template, parse_template
 from imagefactory_core.testing import RecordingBuildContext, make_build_context, plugin_parameters
 from imagefactory_debian import imagefactory_create_base_image
+from imagefactory_debian.debcache import deb_file_name
 from imagefactory_debian.disk import ROOT_START
 
 BOOT_MARKER = "IMAGEFACTORY-DEBIAN-BOOT-MARKER"
@@ -64,6 +66,17 @@ denied sh -c 'echo h > /proc/sysrq-trigger'
 test ! -e /run/imagefactory-host
 echo confined > /etc/imagefactory-test/confined.txt
 """
+
+
+# apt's line for a package it fetches: "Get:7 URI SUITE/COMPONENT ARCH PACKAGE ARCH VERSION [KB]"
+_PACKAGE_DOWNLOAD = re.compile(r"Get:\d+ \S+ \S+/\S+ \S+ (\S+) (\S+) (\S+) \[")
+
+
+def downloaded_packages(lines: list[str]) -> set[str]:
+    """The cache file names of the packages apt downloaded, from a build's log."""
+    matches = (_PACKAGE_DOWNLOAD.match(line) for line in lines)
+    return {deb_file_name(package, version, arch)
+            for package, arch, version in (match.groups() for match in matches if match)}
 
 
 def tdl(name: str, *, body: str = "", rootpw: str | None = None, extra_os: str = "") -> str:

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from debian_plugin_testing import JEOS_PHASES, Build, build, mounted_root, tdl
+from debian_plugin_testing import JEOS_PHASES, Build, build, downloaded_packages, mounted_root, tdl
 from imagefactory_debian import phases
 from imagefactory_debian.debcache import DEB_MAGIC, DebCache
 
@@ -17,10 +17,13 @@ def test_concurrent_builds_share_one_jeos_and_later_builds_reuse_it(image: Build
                                                                     shared_cache_dir: Path,
                                                                     tmp_path: Path):
     # A JEOS cache of its own (so the first build must make the tree), but the session's
-    # package cache: nothing is downloaded.
+    # package cache: no package it holds is downloaded again. (The mirror may have published
+    # new versions since the cache was filled: those are downloaded, and enter it.)
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "debian-debs").symlink_to(shared_cache_dir / "debian-debs")
+    debs = DebCache(cache / "debian-debs", "bookworm", "amd64")
+    cached_before = {entry.name for entry in debs.dir.glob("*.deb")}
     builds: dict[str, Build] = {}
 
     def run(name: str) -> None:
@@ -36,7 +39,9 @@ def test_concurrent_builds_share_one_jeos_and_later_builds_reuse_it(image: Build
     states = sorted(b.result.properties["jeos_cache"] for b in builds.values())
     assert states == ["hit", "miss"]
     maker = next(b for b in builds.values() if b.result.properties["jeos_cache"] == "miss")
-    assert any(line.startswith("package cache: 0 packages added") for line in maker.ctx.lines)
+    downloaded = downloaded_packages(maker.ctx.lines)
+    assert not downloaded & cached_before, "cached packages were downloaded again"
+    assert downloaded <= {entry.name for entry in debs.dir.glob("*.deb")}
     assert list(phases.parse(maker.ctx.lines))[:7] == JEOS_PHASES
 
     run("third")
@@ -77,6 +82,7 @@ def test_a_forged_package_in_the_cache_is_never_installed(image: Build, shared_c
       <packages><package name='tree'/></packages>"""))
     assert "package cache: 0 of 1 cached packages match the package lists" in built.ctx.lines
     assert "package cache: 1 packages added" in built.ctx.lines
+    assert downloaded_packages(built.ctx.lines) == {real.name}
     assert (debs.dir / real.name).read_bytes() == genuine
     with mounted_root(built.disk) as root:
         assert (root / "usr/bin/tree").stat().st_size > 0
