@@ -8,13 +8,15 @@ where to write the image body, reports progress, writes the image's build log, r
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import os
+import select
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,9 @@ from .sandbox.runner import (
 
 ProgressSink = Callable[[int, str | None], None]
 LogSink = Callable[[str], None]
+
+CHECK_SECONDS = 0.1
+"""How often a running command's cancellation and time limit are checked."""
 
 
 @dataclass
@@ -237,19 +242,17 @@ class BuildContext:
                 pass
         deadline = None if timeout is None else time.monotonic() + timeout
         reason = None
-        while True:
-            try:  # waiting on the process itself: a quick command returns at once
-                proc.wait(timeout=0.1)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if self.cancel_event.is_set():
-                reason = "cancelled"
-            elif deadline is not None and time.monotonic() > deadline:
-                reason = f"timed out after {timeout:.0f} s"
-            if reason:
-                _terminate_group(proc)
-                break
+        with _exit_watch(proc) as exited:
+            while not exited(CHECK_SECONDS):
+                if self.cancel_event.is_set():
+                    reason = "cancelled"
+                elif deadline is not None and time.monotonic() > deadline:
+                    reason = f"timed out after {timeout:.0f} s"
+                if reason:
+                    _terminate_group(proc)
+                    break
+        if reason is None:
+            proc.wait()  # it has exited: this only reaps it
         for reader in readers:
             reader.join(timeout=5)
         if reason == "cancelled":
@@ -261,6 +264,19 @@ class BuildContext:
             raise CommandFailed([self.redact(a) for a in logged], proc.returncode,
                                 "\n".join(tail))
         return subprocess.CompletedProcess(args, proc.returncode, "".join(captured), None)
+
+
+@contextlib.contextmanager
+def _exit_watch(proc: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
+    """A function that waits up to its argument (seconds) for `proc` to exit and says whether
+    it has, woken by the exit itself (a pidfd). ``Popen.wait(timeout)`` polls with sleeps of up
+    to 50 ms instead: a build runs dozens of commands, and each one's end was noticed 25 ms
+    late on average."""
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        yield lambda seconds: bool(select.select([pidfd], [], [], seconds)[0])
+    finally:
+        os.close(pidfd)
 
 
 def _terminate_group(proc: subprocess.Popen[bytes]) -> None:

@@ -1,0 +1,64 @@
+"""`BuildContext.run`: a command's status and output, its time limit and cancellation."""
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from imagefactory_core.errors import BuildCancelled, CommandFailed
+from imagefactory_core.testing import make_build_context
+
+
+def test_a_command_s_output_is_logged_and_its_failure_raised_with_the_tail(tmp_path: Path):
+    ctx = make_build_context(tmp_path / "ctx")
+    done = ctx.run(["sh", "-c", "echo one; echo two >&2"])
+    assert done.returncode == 0
+    assert [line for line in ctx.lines if line in ("one", "two")] == ["one", "two"]
+    assert ctx.run(["echo", "kept"], capture=True).stdout == "kept\n"
+    with pytest.raises(CommandFailed) as failed:
+        ctx.run(["sh", "-c", "echo last words; exit 3"])
+    assert failed.value.returncode == 3
+    assert "last words" in failed.value.output_tail
+    assert ctx.run(["sh", "-c", "exit 4"], check=False).returncode == 4
+
+
+def test_a_command_over_its_time_limit_is_ended_with_its_children(tmp_path: Path):
+    ctx = make_build_context(tmp_path / "ctx")
+    pid_file = tmp_path / "child.pid"
+    with pytest.raises(CommandFailed) as failed:
+        ctx.run(["sh", "-c", 'sleep 300 & echo "$!" > "$0"; wait', pid_file], timeout=1)
+    assert "timed out after 1 s" in failed.value.output_tail
+    assert not _alive(int(pid_file.read_text()))
+
+
+def test_a_cancelled_build_ends_its_running_command(tmp_path: Path):
+    ctx = make_build_context(tmp_path / "ctx")
+    pid_file = tmp_path / "child.pid"
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            ctx.run(["sh", "-c", 'sleep 300 & echo "$!" > "$0"; wait', pid_file])
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline, "the command did not start"
+        time.sleep(0.05)
+    ctx.cancel_event.set()
+    thread.join(15)
+    assert not thread.is_alive()
+    assert isinstance(outcome[0], BuildCancelled)
+    assert not _alive(int(pid_file.read_text()))
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, waiting for init to reap it, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
