@@ -1,5 +1,7 @@
 """`BuildContext.run`: a command's status and output, its time limit and cancellation."""
 
+import os
+import resource
 import threading
 import time
 from pathlib import Path
@@ -62,3 +64,21 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_commands_run_in_a_process_with_over_a_thousand_open_descriptors(tmp_path: Path):
+    """A busy service holds many descriptors: waiting for a command must not rely on select(),
+    which takes none numbered 1024 or above."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.fail(f"the hard limit of open files here is {hard}; the test needs 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        assert max(held) >= 1024
+        ctx = make_build_context(tmp_path / "ctx")
+        assert ctx.run(["echo", "fine"], capture=True).stdout == "fine\n"
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

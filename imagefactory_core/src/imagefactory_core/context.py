@@ -273,8 +273,10 @@ def _exit_watch(proc: subprocess.Popen[bytes]) -> Iterator[Callable[[float], boo
     to 50 ms instead: a build runs dozens of commands, and each one's end was noticed 25 ms
     late on average."""
     pidfd = os.pidfd_open(proc.pid)
+    watch = select.poll()  # not select(): a busy service's descriptors may pass 1024
+    watch.register(pidfd, select.POLLIN)
     try:
-        yield lambda seconds: bool(select.select([pidfd], [], [], seconds)[0])
+        yield lambda seconds: bool(watch.poll(seconds * 1000))
     finally:
         os.close(pidfd)
 
