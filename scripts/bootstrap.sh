@@ -15,6 +15,8 @@ packages+=(uidmap libseccomp2 busybox-static iproute2 libc6-dev)
 [ "$mode" = test ] && packages+=(postgresql)
 # tests/cluster's Celery queue runs on a real Redis it starts (tests/services/redis.py).
 [ "$mode" = test ] && packages+=(redis-server)
+# The ec2 plugin's raw target clones the base disk on btrfs; a test checks that on a loop mount.
+[ "$mode" = test ] && packages+=(btrfs-progs)
 for list in plugins/*/apt-packages.txt; do
     [ -f "$list" ] && mapfile -t -O "${#packages[@]}" packages < <(grep -v '^\s*#' "$list" | grep .)
 done

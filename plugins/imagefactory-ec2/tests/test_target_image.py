@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from imagefactory_core.plugin import BuildCancelled
+from imagefactory_core.testing import make_build_context
 from imagefactory_ec2 import (
     imagefactory_cloud_targets,
     imagefactory_create_target_image,
@@ -71,6 +72,32 @@ def test_raw_target_stays_sparse_and_equal(kit) -> None:
                                      target="ec2", parameters=kit.parameters())
     assert ctx.body_path.read_bytes() == source.read_bytes()
     assert os.stat(ctx.body_path).st_blocks * 512 < 4 * 1024 * 1024  # 32 MiB, ~2 MiB allocated
+
+
+def test_raw_target_is_a_clone_where_the_file_system_shares_extents(kit) -> None:
+    """On btrfs (and XFS with reflink) the raw target shares the base disk's extents: nothing
+    is copied, nothing stored twice."""
+    volume, mountpoint = kit.tmp_path / "btrfs.img", kit.tmp_path / "btrfs"
+    with open(volume, "wb") as file:
+        file.truncate(256 * 1024 * 1024)
+    subprocess.run(["mkfs.btrfs", "-q", str(volume)], check=True)
+    mountpoint.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(volume), str(mountpoint)], check=True)
+    try:
+        source = mountpoint / "disk.raw"
+        subprocess.run(["cp", "--sparse=always", "--reflink=never", str(kit.disk()),
+                        str(source)], check=True)
+        ctx = make_build_context(mountpoint / "ctx", "clone")
+        imagefactory_create_target_image(ctx=ctx, template=kit.template(),
+                                         base_image=kit.target(source), source_disk=source,
+                                         target="ec2", parameters=kit.parameters())
+        assert ctx.body_path.read_bytes() == source.read_bytes()
+        extents = subprocess.run(["filefrag", "-v", str(ctx.body_path)], check=True,
+                                 capture_output=True, text=True).stdout
+        flagged = [line for line in extents.splitlines() if line.strip()[:1].isdigit()]
+        assert flagged and all("shared" in line for line in flagged), extents
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True)
 
 
 def test_raw_target_honours_cancellation(kit) -> None:
