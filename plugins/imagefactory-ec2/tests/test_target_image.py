@@ -110,6 +110,19 @@ def test_raw_target_honours_cancellation(kit) -> None:
                                          target="ec2", parameters=kit.parameters())
 
 
+def test_raw_target_cancelled_mid_copy_stops_copying(kit, on_progress) -> None:
+    source = kit.tmp_path / "full.raw"
+    source.write_bytes(kit.data(64 * 1024 * 1024))  # 32 chunks of data, no holes
+    ctx = kit.ctx()
+    on_progress(ctx, lambda percent: percent >= 10 and ctx.cancel_event.set())
+    with pytest.raises(BuildCancelled):
+        imagefactory_create_target_image(ctx=ctx, template=kit.template(),
+                                         base_image=kit.target(source), source_disk=source,
+                                         target="ec2", parameters=kit.parameters())
+    assert os.stat(ctx.body_path).st_blocks * 512 < 32 * 1024 * 1024
+    assert max(percent for percent, _ in ctx.reports) < 50
+
+
 @pytest.mark.parametrize(("table", "boot_code", "expected"), [
     ("label: gpt\nsize=8MiB, type=U\ntype=L\n", True, "uefi-preferred"),
     ("label: gpt\nsize=8MiB, type=U\ntype=L\n", False, "uefi"),

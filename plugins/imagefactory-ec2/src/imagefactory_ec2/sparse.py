@@ -94,11 +94,15 @@ def copy_sparse(ctx: BuildContext, source: Path, destination: Path) -> None:
 
         copied, shown = 0, -1
         with ThreadPoolExecutor(COPY_THREADS) as pool:
-            for count in pool.map(copy, chunks):
-                copied += count
-                if (percent := 100 * copied // total) != shown:
-                    ctx.progress(percent)
-                    shown = percent
+            try:
+                for count in pool.map(copy, chunks):
+                    copied += count
+                    if (percent := 100 * copied // total) != shown:
+                        ctx.progress(percent)
+                        shown = percent
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # a failed or cancelled copy stops at once
+                raise
         dst.truncate(size)
 
 
