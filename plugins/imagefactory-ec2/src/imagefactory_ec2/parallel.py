@@ -1,5 +1,6 @@
 """A bounded pool of threads working through a stream of items, with real progress and
-cancellation: the engine under both uploads (EBS blocks and S3 parts).
+cancellation: the engine under both uploads (EBS blocks and S3 parts) and the raw target's
+copy.
 
 Threads pull the next item themselves, so only `threads` items are ever in memory at once, and
 the stream can be lazy (millions of 512-byte blocks on moto). Progress is reported under a lock
@@ -52,7 +53,7 @@ def for_each(ctx: BuildContext, items: Iterable[T], work: Callable[[T], int], *,
             errors.append(exc)
             stop.set()
 
-    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="ec2-upload") as pool:
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="ec2-pool") as pool:
         for _ in range(max(1, threads)):
             pool.submit(worker)
     ctx.check_cancelled()

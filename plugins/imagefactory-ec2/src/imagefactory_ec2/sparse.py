@@ -12,10 +12,11 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from imagefactory_core.plugin import BuildContext
+
+from .parallel import for_each
 
 COPY_CHUNK = 2 * 1024 * 1024
 """Bytes per read and write (qemu-img's buffer size): larger chunks were no faster."""
@@ -73,14 +74,12 @@ def copy_sparse(ctx: BuildContext, source: Path, destination: Path) -> None:
             ctx.progress(100)
             return
         size = os.fstat(src.fileno()).st_size
-        chunks = [(offset, min(COPY_CHUNK, end - offset))
-                  for start, end in data_extents(src.fileno(), size)
-                  for offset in range(start, end, COPY_CHUNK)]
-        total = sum(count for _, count in chunks) or 1
+        extents = list(data_extents(src.fileno(), size))
+        chunks = ((offset, min(COPY_CHUNK, end - offset))
+                  for start, end in extents for offset in range(start, end, COPY_CHUNK))
         buffers = threading.local()
 
         def copy(chunk: tuple[int, int]) -> int:
-            ctx.check_cancelled()
             offset, count = chunk
             if not hasattr(buffers, "view"):
                 buffers.view = memoryview(bytearray(COPY_CHUNK))
@@ -92,17 +91,8 @@ def copy_sparse(ctx: BuildContext, source: Path, destination: Path) -> None:
                 written += os.pwrite(dst.fileno(), view[written:], offset + written)
             return count
 
-        copied, shown = 0, -1
-        with ThreadPoolExecutor(COPY_THREADS) as pool:
-            try:
-                for count in pool.map(copy, chunks):
-                    copied += count
-                    if (percent := 100 * copied // total) != shown:
-                        ctx.progress(percent)
-                        shown = percent
-            except BaseException:
-                pool.shutdown(cancel_futures=True)  # a failed or cancelled copy stops at once
-                raise
+        for_each(ctx, chunks, copy, threads=COPY_THREADS,
+                 total=sum(end - start for start, end in extents))
         dst.truncate(size)
 
 
