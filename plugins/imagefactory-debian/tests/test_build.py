@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -92,6 +93,14 @@ def test_the_disk_is_sparse_gpt_with_clean_file_systems(image: Build, tmp_path):
                  "initrd   img"):
         assert name in listing, name
     assert layout.esp.size == 255 * MiB
+
+
+def test_the_root_file_system_is_the_jeos_image_changed_not_made_again(image: Build):
+    """The session's image (checked above, booted by test_boot) comes from the update path."""
+    assert any(re.fullmatch(r"root-fs-update: \d+ debugfs commands applied", line)
+               for line in image.ctx.lines)
+    assert not any("mkfs.ext4 -d" in line for line in image.ctx.lines
+                   if "root file system" in line)  # no fallback, whose log would say so
 
 
 def test_progress_names_real_phases_and_only_moves_forward(image: Build):

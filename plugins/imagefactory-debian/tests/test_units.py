@@ -42,6 +42,7 @@ from imagefactory_debian.phases import phase
 from imagefactory_debian.progress import Milestone, watching
 from imagefactory_debian.recipe import JeosRecipe
 from imagefactory_debian.rootfs import SCRIPTS
+from imagefactory_debian.rootimage import _forget_older, image_of
 from imagefactory_debian.settings import CLOUD_DRIVERS, Settings
 from imagefactory_debian.system import hostname
 
@@ -483,12 +484,26 @@ def test_eviction_drops_the_least_recently_used_trees_but_never_one_in_use(tmp_p
 
     with cache.use(ctx, "old-in-use", make):
         for key in ("a", "b", "c"):
-            with cache.use(ctx, key, make):
-                pass
+            with cache.use(ctx, key, make) as base:
+                image_of(base.path, GiB).write_bytes(b"image")  # as a build makes it
             time.sleep(0.01)
         trees = sorted(p.name for p in cache.root.iterdir() if p.is_dir())
     assert "old-in-use" in trees and "c" in trees
     assert "a" not in trees
+    images = [p.name for p in cache.root.glob("*.ext4")]
+    assert image_of(cache.root / "c", GiB).name in images  # a tree's images go with it
+    assert not any(name.startswith("a.") for name in images)
+
+
+def test_a_jeos_tree_keeps_the_images_of_the_root_sizes_used_last(tmp_path: Path):
+    tree = tmp_path / "key"
+    for age, size in enumerate([3 * GiB, 2 * GiB, GiB]):
+        image = image_of(tree, size)
+        image.write_bytes(b"image")
+        os.utime(image, (1000 - age, 1000 - age))
+    _forget_older(tree)
+    assert sorted(p.name for p in tmp_path.glob("*.ext4")) == sorted(
+        image_of(tree, size).name for size in (3 * GiB, 2 * GiB))
 
 
 def test_waiting_for_a_tree_honours_cancellation(tmp_path: Path):

@@ -21,6 +21,7 @@ removes the partial image body.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from .overlay import Overlay
 from .phases import phase
 from .recipe import JeosRecipe
 from .rootfs import RootFS
+from .rootimage import ensure_image, image_of, update_root_fs
 from .settings import Settings
 
 
@@ -83,30 +85,38 @@ def _image(ctx: BuildContext, mounts: PrivateMounts, template: Template, setting
            scratch: Path) -> BuildResult:
     ctx.check_cancelled()
     identity = system.Identity.new(template.name)
-    with phase(ctx, "configure"):
-        layers = Overlay(base.path, scratch)
-        layers.mount(ctx, mounts)
-        root = RootFS(mounts, layers.root, scratch, identity.hostname)
-        ctx.progress(55, "customise: host name, file systems, root password")
-        system.configure(ctx, root, identity, template.os.rootpw)
-    with phase(ctx, "customise"):
-        customise(ctx.scaled(56, 77), root, template, settings, debs)
-    with phase(ctx, "icicle"):
-        ctx.progress(77, "customise: ICICLE")
-        packages = installed_packages(ctx, root)
-        manifest = icicle(ctx, root, template, packages)
-        debs.refresh([p.deb_file for p in packages], settings.deb_cache_max_age_days)
-    with phase(ctx, "finalize"):
-        system.finalize(ctx, root)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jeos-image") as pool:
+        # on the other core, while customising
+        pending = ensure_image(ctx, pool, base.path, layout.root.size)
+        with phase(ctx, "configure"):
+            layers = Overlay(base.path, scratch)
+            layers.mount(ctx, mounts)
+            root = RootFS(mounts, layers.root, scratch, identity.hostname)
+            ctx.progress(55, "customise: host name, file systems, root password")
+            system.configure(ctx, root, identity, template.os.rootpw)
+        with phase(ctx, "customise"):
+            customise(ctx.scaled(56, 77), root, template, settings, debs)
+        with phase(ctx, "icicle"):
+            ctx.progress(77, "customise: ICICLE")
+            packages = installed_packages(ctx, root)
+            manifest = icicle(ctx, root, template, packages)
+            debs.refresh([p.deb_file for p in packages], settings.deb_cache_max_age_days)
+        with phase(ctx, "finalize"):
+            system.finalize(ctx, root)
 
-    with phase(ctx, "partition"):
-        ctx.progress(80, "disk: partition table")
-        partition(ctx, ctx.body_path, layout, recipe.arch)
-    kernel = scratch / "kernel"
-    with phase(ctx, "root-fs"):
-        ctx.progress(81, "disk: root file system")
-        make_root_fs(ctx, mounts, layers.root, ctx.body_path, layout.root, identity.root_uuid,
-                     kernel)
+        with phase(ctx, "partition"):
+            ctx.progress(80, "disk: partition table")
+            partition(ctx, ctx.body_path, layout, recipe.arch)
+        kernel = scratch / "kernel"
+        with phase(ctx, "root-fs"):
+            ctx.progress(81, "disk: root file system")
+            image = (image_of(base.path, layout.root.size) if pending is None
+                     else pending.result())
+            if image is None or not update_root_fs(ctx, mounts, layers, image, ctx.body_path,
+                                                   layout.root, identity.root_uuid, kernel):
+                partition(ctx, ctx.body_path, layout, recipe.arch)  # nothing of the attempt
+                make_root_fs(ctx, mounts, layers.root, ctx.body_path, layout.root,
+                             identity.root_uuid, kernel)
     with phase(ctx, "esp"):
         ctx.progress(96, "disk: EFI system partition, boot loaders, kernel")
         boot = BootConfig(recipe.arch, identity.root_uuid, settings.kernel_cmdline)

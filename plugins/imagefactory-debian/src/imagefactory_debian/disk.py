@@ -9,7 +9,8 @@ Layout (1 MiB aligned)::
 The root is last so that cloud-init's growpart can grow it to the size of the volume. The disk
 is a sparse file of the template's ``<disk><size>`` (10 GiB when absent): only written blocks
 take space. The root file system is made from the tree by ``mkfs.ext4 -d`` at the partition's
-offset, with no loop device and no mount. Its journal is not written: `partition` made the disk
+offset, with no loop device and no mount (or, usually, copied from the JEOS tree's cached image
+and changed: `rootimage`). Its journal is not written: `partition` made the disk
 a new sparse file, whose unwritten blocks read as zeros, which is all zeroing would write (64 MiB
 per image: 15-35 % of mkfs's time when measured, and 64 MiB less disk in the image body).
 """
@@ -102,6 +103,13 @@ def partition(ctx: BuildContext, disk: Path, layout: Layout, arch: Architecture)
             body.write(GPT_MBR.read_bytes()[:440])
 
 
+def root_fs_command(tree: str, disk: str, uuid: str, extent: Extent) -> list[str]:
+    """``mkfs.ext4 -d`` of `tree` into `extent` of `disk` (paths in a sandbox)."""
+    return ["mkfs.ext4", "-q", "-F", "-b", "4096", "-L", "root", "-U", uuid,
+            "-E", f"offset={extent.start},lazy_journal_init=1", "-d", tree, disk,
+            f"{extent.size // 1024}k"]
+
+
 def make_root_fs(ctx: BuildContext, mounts: PrivateMounts, tree: Path, disk: Path,
                  extent: Extent, uuid: str, kernel: Path) -> None:
     """Write an ext4 file system holding `tree` (a path inside `mounts`) into `extent`, and
@@ -117,11 +125,8 @@ def make_root_fs(ctx: BuildContext, mounts: PrivateMounts, tree: Path, disk: Pat
     sandbox = ctx.sandbox(None, host_tools=True, enter=mounts.enter,
                           inputs=[(tree, "/tree"), (SCRIPTS / "mke2fs.conf", "/etc/mke2fs.conf")],
                           outputs=[(disk, "/disk"), (out, "/kernel")])
-    argv = ["/bin/sh", "-c", 'cp -L /tree/vmlinuz /tree/initrd.img /kernel/ && '
-                             'exec mkfs.ext4 "$@"', "mkfs.ext4",
-            "-q", "-F", "-b", "4096", "-L", "root", "-U", uuid,
-            "-E", f"offset={extent.start},lazy_journal_init=1", "-d", "/tree", "/disk",
-            f"{extent.size // 1024}k"]
+    argv = ["/bin/sh", "-c", 'cp -L /tree/vmlinuz /tree/initrd.img /kernel/ && exec "$@"',
+            "mkfs.ext4", *root_fs_command("/tree", "/disk", uuid, extent)]
     try:
         sandbox.run(argv)
         take_kernel_output(out, kernel)

@@ -3,9 +3,11 @@
 Layout under ``ctx.cache_dir("debian-jeos")``::
 
     <key>/               a finished tree, never modified once published (builds overlay it)
+    <key>.<size>.<digest>.ext4  the tree's ext4 image for a root of <size> bytes (rootimage.py)
     <key>.lock           flock: shared while a build uses <key>/, exclusive while one makes it
     .build-<key>-<uuid>/ a tree being made, renamed to <key>/ when complete
     .trash-<key>-<uuid>/ an evicted tree being deleted
+    .<key>.<size>.<digest>.ext4-<uuid>  an image being made, renamed into place when complete
 
 A tree appears under its key only complete, by rename(2). Builds of the same recipe wait for the
 one making the tree and then share it; builds of different recipes do not wait for each other.
@@ -100,6 +102,9 @@ class JeosCache:
                     continue  # in use
                 trash = self.root / f".trash-{tree.name}-{uuid.uuid4().hex}"
                 tree.rename(trash)
+                for image in (*self.root.glob(f"{tree.name}.*.ext4"),
+                              *self.root.glob(f".{tree.name}.*.ext4-*")):
+                    image.unlink(missing_ok=True)
             finally:
                 lock.close()
             ctx.log(f"JEOS cache: evicted {tree.name} (least recently used)")

@@ -20,7 +20,8 @@ customise             the template's repositories, precommands, packages, files,
 icicle                the installed packages, ICICLE, package cache bookkeeping
 finalize              what must differ between machines, apt's lists and caches removed
 partition             the sparse disk and its partition table
-root-fs               ``mkfs.ext4 -d`` of the tree at the root partition's offset
+root-fs               the root file system: the JEOS image changed by debugfs (``rootimage``),
+                      or ``mkfs.ext4 -d`` of the tree at the root partition's offset
 esp                   the EFI system partition: both boot loaders, kernel, initramfs
 total                 the whole build
 ===================== ========================================================================
