@@ -109,7 +109,7 @@ def test_data_files_the_code_reads(artefacts: dict[Project, Artefacts]) -> None:
                               "store/migrations/versions/0001_initial.py"],
         "imagefactory_debian": ["scripts/build-env.sh", "scripts/configure-image.sh",
                                 "scripts/esp.sh", "scripts/jeos-finish.sh",
-                                "scripts/mke2fs.conf"],
+                                "scripts/mke2fs.conf", "scripts/root-fs-update.py"],
     }
     for project, built in artefacts.items():
         with zipfile.ZipFile(built.wheel) as wheel:
