@@ -19,14 +19,17 @@ from pathlib import Path
 
 import pytest
 from debian_plugin_testing import mounted_root
+from imagefactory_core.plugin import BuildCancelled
 from imagefactory_core.testing import RecordingBuildContext, make_build_context
+from imagefactory_debian import rootimage
 from imagefactory_debian.disk import ROOT_START, Layout, make_root_fs, partition
 from imagefactory_debian.namespace import PrivateMounts
 from imagefactory_debian.overlay import Overlay
 from imagefactory_debian.releases import architecture
-from imagefactory_debian.rootimage import _make_image, image_of, update_root_fs
+from imagefactory_debian.rootimage import image_of, prepare_disk, update_root_fs
 
 UUID = "3d2c6a4e-0b7f-4a53-9f0c-1c1e7d2b9a10"
+X86_64 = architecture("x86_64")
 FREED_MARKER = b"FREED-BLOCK-MARKER-7f3a"  # in lower files the change removes
 # A file capability (version 2: cap_net_raw permitted and effective) as setcap writes it.
 CAPABILITY = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)
@@ -108,7 +111,7 @@ def _change(ctx: RecordingBuildContext, mounts: PrivateMounts, layers: Overlay,
 
 def _disk(ctx: RecordingBuildContext, path: Path) -> Layout:
     layout = Layout.for_size(2 << 30)
-    partition(ctx, path, layout, architecture("x86_64"))
+    partition(ctx, path, layout, X86_64)
     return layout
 
 
@@ -161,10 +164,9 @@ def _both(tmp_path: Path, ctx: RecordingBuildContext, mounts: PrivateMounts,
     made, updated = tmp_path / "made.raw", tmp_path / "updated.raw"
     layout = _disk(ctx, made)
     make_root_fs(ctx, mounts, layers.root, made, layout.root, UUID, tmp_path / "kernel-made")
-    image = _make_image(ctx, layers.lower, layout.root.size)
-    assert image == image_of(layers.lower, layout.root.size)
-    _disk(ctx, updated)
-    assert update_root_fs(ctx, mounts, layers, image, updated, layout.root, UUID,
+    assert prepare_disk(ctx, layers.lower, updated, layout, X86_64)  # makes the JEOS image
+    assert image_of(layers.lower, layout.root.size).is_file()
+    assert update_root_fs(ctx, mounts, layers, updated, layout.root, UUID,
                           tmp_path / "kernel-updated"), "\n".join(ctx.lines[-30:])
     return made, updated
 
@@ -207,10 +209,28 @@ def test_what_debugfs_cannot_write_falls_back_to_mkfs(
     _change(ctx, mounts, layers, "python3 -c 'import socket; "
                                  "socket.socket(socket.AF_UNIX).bind(\"/tree/socket\")'")
     disk = tmp_path / "disk.raw"
-    layout = _disk(ctx, disk)
-    image = _make_image(ctx, layers.lower, layout.root.size)
-    assert image is not None
-    assert not update_root_fs(ctx, mounts, layers, image, disk, layout.root, UUID,
-                              tmp_path / "kernel")
+    layout = Layout.for_size(2 << 30)
+    assert prepare_disk(ctx, layers.lower, disk, layout, X86_64)
+    assert not update_root_fs(ctx, mounts, layers, disk, layout.root, UUID, tmp_path / "kernel")
     assert any("/socket: a socket" in line for line in ctx.lines)
-    assert disk.stat().st_blocks * 512 < 1 << 20  # nothing written: mkfs.ext4 -d takes over
+
+
+def test_a_build_cancelled_while_the_image_is_copied_stops_copying(
+        tmp_path: Path, built: tuple[RecordingBuildContext, PrivateMounts, Overlay],
+        monkeypatch: pytest.MonkeyPatch):
+    ctx, _, layers = built
+    layout = Layout.for_size(2 << 30)
+    assert prepare_disk(ctx, layers.lower, tmp_path / "first.raw", layout, X86_64)
+    copies = []
+    copy = os.copy_file_range
+
+    def copy_then_cancel(*args: int) -> int:
+        copies.append(args)
+        ctx.cancel_event.set()
+        return copy(*args)
+
+    monkeypatch.setattr(rootimage, "PIECE", 4096)
+    monkeypatch.setattr(rootimage.os, "copy_file_range", copy_then_cancel)
+    with pytest.raises(BuildCancelled):
+        prepare_disk(ctx, layers.lower, tmp_path / "disk.raw", layout, X86_64)
+    assert len(copies) == 1

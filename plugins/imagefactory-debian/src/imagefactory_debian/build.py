@@ -41,7 +41,7 @@ from .overlay import Overlay
 from .phases import phase
 from .recipe import JeosRecipe
 from .rootfs import RootFS
-from .rootimage import ensure_image, image_of, update_root_fs
+from .rootimage import prepare_disk, update_root_fs
 from .settings import Settings
 
 
@@ -85,9 +85,10 @@ def _image(ctx: BuildContext, mounts: PrivateMounts, template: Template, setting
            scratch: Path) -> BuildResult:
     ctx.check_cancelled()
     identity = system.Identity.new(template.name)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jeos-image") as pool:
-        # on the other core, while customising
-        pending = ensure_image(ctx, pool, base.path, layout.root.size)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="disk") as pool:
+        # the disk, with the JEOS image's file system, on the other core while customising
+        disk_ready = pool.submit(prepare_disk, ctx, base.path, ctx.body_path, layout,
+                                 recipe.arch)
         with phase(ctx, "configure"):
             layers = Overlay(base.path, scratch)
             layers.mount(ctx, mounts)
@@ -106,17 +107,15 @@ def _image(ctx: BuildContext, mounts: PrivateMounts, template: Template, setting
 
         with phase(ctx, "partition"):
             ctx.progress(80, "disk: partition table")
-            partition(ctx, ctx.body_path, layout, recipe.arch)
-        kernel = scratch / "kernel"
-        with phase(ctx, "root-fs"):
-            ctx.progress(81, "disk: root file system")
-            image = (image_of(base.path, layout.root.size) if pending is None
-                     else pending.result())
-            if image is None or not update_root_fs(ctx, mounts, layers, image, ctx.body_path,
-                                                   layout.root, identity.root_uuid, kernel):
-                partition(ctx, ctx.body_path, layout, recipe.arch)  # nothing of the attempt
-                make_root_fs(ctx, mounts, layers.root, ctx.body_path, layout.root,
-                             identity.root_uuid, kernel)
+            holds_image = disk_ready.result()
+    kernel = scratch / "kernel"
+    with phase(ctx, "root-fs"):
+        ctx.progress(81, "disk: root file system")
+        if not (holds_image and update_root_fs(ctx, mounts, layers, ctx.body_path, layout.root,
+                                               identity.root_uuid, kernel)):
+            partition(ctx, ctx.body_path, layout, recipe.arch)  # nothing of the attempt
+            make_root_fs(ctx, mounts, layers.root, ctx.body_path, layout.root,
+                         identity.root_uuid, kernel)
     with phase(ctx, "esp"):
         ctx.progress(96, "disk: EFI system partition, boot loaders, kernel")
         boot = BootConfig(recipe.arch, identity.root_uuid, settings.kernel_cmdline)

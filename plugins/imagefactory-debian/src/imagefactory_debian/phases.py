@@ -19,7 +19,9 @@ configure             overlay over the JEOS tree; host name, file systems, root 
 customise             the template's repositories, precommands, packages, files, commands
 icicle                the installed packages, ICICLE, package cache bookkeeping
 finalize              what must differ between machines, apt's lists and caches removed
-partition             the sparse disk and its partition table
+partition             the sparse disk, its partition table and the JEOS image copied into the
+                      root partition (made on the other core while customising: the phase is
+                      what remains to wait for)
 root-fs               the root file system: the JEOS image changed by debugfs (``rootimage``),
                       or ``mkfs.ext4 -d`` of the tree at the root partition's offset
 esp                   the EFI system partition: both boot loaders, kernel, initramfs

@@ -4,14 +4,18 @@
 shares: it was most of a rebuild's time. So a JEOS tree gets ext4 images of itself beside it in
 the cache, one per root partition size (``<key>.<bytes>.<digest>.ext4``, for the
 `IMAGES_PER_TREE` sizes used last), each made by ``mkfs.ext4 -d`` like a root file system by
-the first build that needs it, on the other core while that build customises. A build copies
-that image's data into its root partition, applies what its overlay's upper directory changed
+the first build that needs it. While a build customises, the other core makes its disk and
+copies that image's data into the root partition (`prepare_disk`); then the build applies what
+its overlay's upper directory changed
 (whiteouts, opaque directories, new and copied-up files with their owners, modes, times,
 extended attributes and hard links) with debugfs, gives it the image's UUID and punches holes
 where blocks became free (``scripts/root-fs-update.py``, in a sandbox like ``mkfs.ext4 -d``).
 The file system holds the same files with the same geometry and features as ``mkfs.ext4 -d``
-of the merged tree (a test compares both); what differs is where files lie, and the directory
-hash seed, which all images made from one cached image share.
+of the merged tree (a test compares both). What differs: where files lie; the directory hash
+seed, which all images made from one cached image share; and a directory that lost entries
+keeps its size and the names removed from it in its blocks, as on any ext4 after a deletion
+(in the JEOS tree's directories only: apt's package lists, /tmp; never file contents, whose
+freed blocks are holes).
 
 When no image can be made, or the upper directory holds what the update cannot write (a
 socket, a name with a line break), the build uses ``mkfs.ext4 -d``, and its log says why.
@@ -22,18 +26,19 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from imagefactory_core.plugin import BuildContext
+from imagefactory_core.plugin import BuildContext, BuildError
 
-from .disk import Extent, root_fs_command
+from .disk import Extent, Layout, partition, root_fs_command
 from .kernel import kernel_output, take_kernel_output
 from .namespace import PrivateMounts
 from .overlay import Overlay
+from .releases import Architecture
 from .rootfs import SCRIPTS
 
 IMAGES_PER_TREE = 2
+PIECE = 64 << 20  # copied between two checks for cancellation
 CANNOT = 3  # root-fs-update.py: the upper directory holds what it cannot write
 OPAQUE = b"y"  # overlayfs's mark of a directory that hides the lower one
 
@@ -46,14 +51,53 @@ def image_of(tree: Path, size: int) -> Path:
     return tree.with_name(f"{tree.name}.{size}.{settings}.ext4")
 
 
-def ensure_image(ctx: BuildContext, pool: ThreadPoolExecutor, tree: Path,
-                 size: int) -> Future[Path | None] | None:
-    """The image being made on `pool`, or None when the cache has it already."""
-    image = image_of(tree, size)
-    if image.is_file():
-        os.utime(image)  # recently used
-        return None
-    return pool.submit(_make_image, ctx, tree, size)
+def prepare_disk(ctx: BuildContext, tree: Path, disk: Path, layout: Layout,
+                 arch: Architecture) -> bool:
+    """Make `disk` (a new sparse file with `layout`'s partition table) and copy into its root
+    partition the data of the JEOS tree `tree`'s image for that root, made first if the cache
+    lacks it; on disk (fdatasync) when this returns. False when no image could be had: the
+    disk is partitioned, its root empty."""
+    image = image_of(tree, layout.root.size)
+    try:
+        source = os.open(image, os.O_RDONLY)  # held open: another build may forget it
+        os.utime(source)  # recently used
+    except FileNotFoundError:
+        made = _make_image(ctx, tree, layout.root.size)
+        if made is None:
+            partition(ctx, disk, layout, arch)
+            return False
+        source = os.open(made, os.O_RDONLY)
+    try:
+        partition(ctx, disk, layout, arch)
+        _copy_data(ctx, source, disk, layout.root.start)
+        return True
+    finally:
+        os.close(source)
+
+
+def _copy_data(ctx: BuildContext, source: int, disk: Path, offset: int) -> None:
+    """The data extents of the file `source` into `disk` at `offset` (holes stay holes)."""
+    target = os.open(disk, os.O_WRONLY)
+    try:
+        size = os.fstat(source).st_size
+        position = 0
+        while position < size:
+            try:
+                start = os.lseek(source, position, os.SEEK_DATA)
+            except OSError:  # ENXIO: no data after position
+                break
+            end = os.lseek(source, start, os.SEEK_HOLE)
+            while start < end:
+                ctx.check_cancelled()
+                copied = os.copy_file_range(source, target, min(end - start, PIECE), start,
+                                            start + offset)
+                if copied == 0:
+                    raise BuildError(f"the JEOS image ended while it was copied at {start}")
+                start += copied
+            position = end
+        os.fdatasync(target)
+    finally:
+        os.close(target)
 
 
 def _make_image(ctx: BuildContext, tree: Path, size: int) -> Path | None:
@@ -111,11 +155,11 @@ def opaque_directories(upper: Path) -> list[str]:
     return found
 
 
-def update_root_fs(ctx: BuildContext, mounts: PrivateMounts, layers: Overlay, image: Path,
-                   disk: Path, extent: Extent, uuid_: str, kernel: Path) -> bool:
-    """Write the root file system into `extent` of `disk` from the JEOS image `image` (of
-    `extent`'s size) and the upper layer of `layers`, and copy the kernel into `kernel`.
-    False (and nothing to keep written) when mkfs.ext4 -d must write it instead."""
+def update_root_fs(ctx: BuildContext, mounts: PrivateMounts, layers: Overlay, disk: Path,
+                   extent: Extent, uuid_: str, kernel: Path) -> bool:
+    """Make the JEOS image that `prepare_disk` copied into `extent` of `disk` the image's root
+    file system (the changes of the upper layer of `layers` applied, UUID `uuid_`) and copy the
+    kernel into `kernel`. False when mkfs.ext4 -d must write it instead (on a new disk)."""
     work = layers.upper.with_name("root-fs-update")
     work.mkdir()
     opaque = work.with_name("opaque-directories")
@@ -124,8 +168,7 @@ def update_root_fs(ctx: BuildContext, mounts: PrivateMounts, layers: Overlay, im
     out = kernel_output(kernel)
     sandbox = ctx.sandbox(None, host_tools=True, enter=mounts.enter,
                           inputs=[(layers.root, "/tree"), (layers.lower, "/lower"),
-                                  (layers.upper, "/upper"), (image, "/jeos.ext4"),
-                                  (opaque, "/opaque"),
+                                  (layers.upper, "/upper"), (opaque, "/opaque"),
                                   (SCRIPTS / "root-fs-update.py", "/root-fs-update.py")],
                           outputs=[(disk, "/disk"), (out, "/kernel"), (work, "/scratch")])
     argv = ["/bin/sh", "-c", 'cp -L /tree/vmlinuz /tree/initrd.img /kernel/ && '

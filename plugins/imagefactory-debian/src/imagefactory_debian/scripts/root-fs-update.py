@@ -1,19 +1,17 @@
-"""Write an image's root file system from the JEOS tree's cached ext4 image and the build's
-overlay upper directory, instead of ``mkfs.ext4 -d`` of the whole merged tree.
+"""Turn the JEOS tree's cached ext4 image, which the caller copied into the root partition of
+/disk, into the image's root file system: what ``mkfs.ext4 -d`` of the merged tree would write.
 
-Runs with the host's python3 inside a sandbox (``rootimage.py``): /jeos.ext4 the cached image of
-the JEOS tree (the overlay's lower layer, read-only at /lower), /upper the build's upper
-directory (read-only), /disk the image body (writable), /scratch a writable directory. Every
-path is read from the sandbox, so owners and file capabilities are the image's, as
-``mkfs.ext4 -d`` run in the same sandbox would record them.
+Runs with the host's python3 inside a sandbox (``rootimage.py``): /lower the JEOS tree (the
+overlay's lower layer), /upper the build's upper directory, both read-only, /disk the image body
+and /scratch a directory, both writable. Every path is read from the sandbox, so owners and
+file capabilities are the image's, as ``mkfs.ext4 -d`` run in the same sandbox would record them.
 
 1. Plan: walk /upper and write debugfs commands that turn the lower tree into the merged one
    (whiteouts and opaque directories remove; new and copied-up entries replace, with their
    mode, owner, times, extended attributes and hard links). Nothing is written yet: when an
-   entry cannot be expressed (a name with a newline, a socket), exit 3 and the caller uses
+   entry cannot be expressed (a name with a line break, a socket), exit 3 and the caller uses
    ``mkfs.ext4 -d``.
-2. Copy the cached image's data into the root partition of /disk (the image is a file system
-   of the partition's size), apply the plan (debugfs), give it the image's UUID (tune2fs).
+2. Apply the plan (debugfs) and give the file system the image's UUID (tune2fs).
 3. Punch holes where the file system is now free: the blocks of what the plan removed (package
    lists, the JEOS's /etc/shadow) must read as zeros, as they would in a new file system.
 
@@ -31,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-JEOS_IMAGE = "/jeos.ext4"
 LOWER = Path("/lower")
 UPPER = Path("/upper")
 DISK = "/disk"
@@ -177,27 +174,6 @@ class Plan:
         self.commands += [f"cd {quoted(parent or '/')}", f"{command} {quoted(name)}"]
 
 
-def copy_image(offset: int) -> None:
-    """The cached image's data extents into /disk at `offset` (its holes stay holes)."""
-    source = os.open(JEOS_IMAGE, os.O_RDONLY)
-    target = os.open(DISK, os.O_WRONLY)
-    try:
-        size = os.fstat(source).st_size
-        position = 0
-        while position < size:
-            try:
-                data = os.lseek(source, position, os.SEEK_DATA)
-            except OSError:  # ENXIO: no data after position
-                break
-            hole = os.lseek(source, data, os.SEEK_HOLE)
-            while data < hole:
-                data += os.copy_file_range(source, target, hole - data, data, data + offset)
-            position = hole
-    finally:
-        os.close(source)
-        os.close(target)
-
-
 def run(argv: list[str]) -> str:
     """Run an e2fsprogs command; debugfs reports a failed command only on standard error."""
     done = subprocess.run(argv, capture_output=True, text=True, errors="replace")
@@ -241,7 +217,6 @@ def main() -> int:
     script.write_text("".join(f"{command}\n" for command in commands), encoding="utf-8",
                       errors="surrogateescape")
     device = f"{DISK}?offset={offset}"
-    copy_image(offset)
     run(["debugfs", "-w", "-f", str(script), device])
     run(["tune2fs", "-U", uuid, device])
     punch_free_blocks(device, offset)
