@@ -127,9 +127,13 @@ def _make_image(ctx: BuildContext, tree: Path, size: int) -> Path | None:
 def _forget_older(tree: Path) -> None:
     """Keep the images of the `IMAGES_PER_TREE` sizes used last. (A build copying one that
     goes keeps reading it: it holds it open; one about to start falls back to mkfs.)"""
-    images = sorted(tree.parent.glob(f"{tree.name}.*.ext4"), key=lambda p: p.stat().st_mtime,
-                    reverse=True)
-    for image in images[IMAGES_PER_TREE:]:
+    used = []
+    for image in tree.parent.glob(f"{tree.name}.*.ext4"):
+        try:
+            used.append((image.stat().st_mtime, image))
+        except FileNotFoundError:  # another build forgot it meanwhile
+            continue
+    for _, image in sorted(used, reverse=True)[IMAGES_PER_TREE:]:
         image.unlink(missing_ok=True)
 
 
