@@ -57,18 +57,17 @@ def prepare_disk(ctx: BuildContext, tree: Path, disk: Path, layout: Layout,
     partition the data of the JEOS tree `tree`'s image for that root, made first if the cache
     lacks it; on disk (fdatasync) when this returns. False when no image could be had: the
     disk is partitioned, its root empty."""
-    image = image_of(tree, layout.root.size)
+    partition(ctx, disk, layout, arch)
     try:
-        source = os.open(image, os.O_RDONLY)  # held open: another build may forget it
+        # held open while copied: another build may forget it meanwhile
+        source = os.open(image_of(tree, layout.root.size), os.O_RDONLY)
         os.utime(source)  # recently used
     except FileNotFoundError:
         made = _make_image(ctx, tree, layout.root.size)
         if made is None:
-            partition(ctx, disk, layout, arch)
             return False
         source = os.open(made, os.O_RDONLY)
     try:
-        partition(ctx, disk, layout, arch)
         _copy_data(ctx, source, disk, layout.root.start)
         return True
     finally:

@@ -68,6 +68,13 @@ class Plan:
         self.commands: list[str] = []
         self.links: dict[tuple[int, int], tuple[str, int]] = {}  # upper inode: first path, count
         self.values = 0
+        self.cwd: str | None = None  # debugfs's current directory
+
+    def chdir(self, path: str) -> None:
+        """Make `path` debugfs's current directory (commands with bare names act there)."""
+        if path != self.cwd:
+            self.commands.append(f"cd {quoted(path)}")
+            self.cwd = path
 
     def run(self) -> list[str]:
         self.directory("/", lower_visible=True)
@@ -99,7 +106,8 @@ class Plan:
                 if below is not None and not keep:
                     self.remove(child, below)
                 if not keep:
-                    self.commands += [f"cd {quoted(path)}", f"mkdir {quoted(name)}"]
+                    self.chdir(path)
+                    self.commands.append(f"mkdir {quoted(name)}")
                 self.directory(child, lower_visible=keep)
                 self.attributes(child, info, replaced_xattrs=keep)
                 continue
@@ -110,7 +118,7 @@ class Plan:
     def entry(self, parent: str, name: str, info: os.stat_result) -> None:
         path = parent.rstrip("/") + "/" + name
         source = UPPER / path.lstrip("/")
-        self.commands.append(f"cd {quoted(parent)}")
+        self.chdir(parent)
         mode = info.st_mode
         if info.st_nlink > 1 and not stat.S_ISDIR(mode):
             key = (info.st_dev, info.st_ino)
@@ -170,8 +178,8 @@ class Plan:
                 self.remove(path + "/" + name, os.lstat(lower / name))
         # by name in its directory: debugfs unlinks "/name" from its current directory
         parent, name = path.rsplit("/", 1)
-        command = "rmdir" if stat.S_ISDIR(info.st_mode) else "rm"
-        self.commands += [f"cd {quoted(parent or '/')}", f"{command} {quoted(name)}"]
+        self.chdir(parent or "/")
+        self.commands.append(f"{'rmdir' if stat.S_ISDIR(info.st_mode) else 'rm'} {quoted(name)}")
 
 
 def run(argv: list[str]) -> str:
