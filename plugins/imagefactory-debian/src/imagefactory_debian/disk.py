@@ -24,7 +24,7 @@ from pathlib import Path
 
 from imagefactory_core.plugin import BuildContext, BuildError, CommandFailed
 
-from .kernel import kernel_output, take_kernel_output
+from .kernel import COPY_FROM_TREE, kernel_output, take_kernel_output
 from .namespace import PrivateMounts
 from .releases import Architecture
 from .rootfs import SCRIPTS
@@ -125,7 +125,7 @@ def make_root_fs(ctx: BuildContext, mounts: PrivateMounts, tree: Path, disk: Pat
     sandbox = ctx.sandbox(None, host_tools=True, enter=mounts.enter,
                           inputs=[(tree, "/tree"), (SCRIPTS / "mke2fs.conf", "/etc/mke2fs.conf")],
                           outputs=[(disk, "/disk"), (out, "/kernel")])
-    argv = ["/bin/sh", "-c", 'cp -L /tree/vmlinuz /tree/initrd.img /kernel/ && exec "$@"',
+    argv = ["/bin/sh", "-c", f'{COPY_FROM_TREE} && exec "$@"',
             "mkfs.ext4", *root_fs_command("/tree", "/disk", uuid, extent)]
     try:
         sandbox.run(argv)

@@ -17,6 +17,9 @@ from pathlib import Path
 from imagefactory_core.plugin import BuildError
 
 KERNEL_FILES = ("vmlinuz", "initrd.img")
+COPY_FROM_TREE = "cp -L /tree/vmlinuz /tree/initrd.img /kernel/"
+"""The shell command that copies them, in a sandbox showing the tree at /tree and the
+`kernel_output` directory at /kernel (it runs before the sandbox's own tool)."""
 
 
 def kernel_output(into: Path) -> Path:

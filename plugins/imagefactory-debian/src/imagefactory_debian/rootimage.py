@@ -31,7 +31,7 @@ from pathlib import Path
 from imagefactory_core.plugin import BuildContext, BuildError
 
 from .disk import Extent, Layout, partition, root_fs_command
-from .kernel import kernel_output, take_kernel_output
+from .kernel import COPY_FROM_TREE, kernel_output, take_kernel_output
 from .namespace import PrivateMounts
 from .overlay import Overlay
 from .releases import Architecture
@@ -174,8 +174,8 @@ def update_root_fs(ctx: BuildContext, mounts: PrivateMounts, layers: Overlay, di
                                   (layers.upper, "/upper"), (opaque, "/opaque"),
                                   (SCRIPTS / "root-fs-update.py", "/root-fs-update.py")],
                           outputs=[(disk, "/disk"), (out, "/kernel"), (work, "/scratch")])
-    argv = ["/bin/sh", "-c", 'cp -L /tree/vmlinuz /tree/initrd.img /kernel/ && '
-                             'exec /usr/bin/python3 -I /root-fs-update.py "$@"', "root-fs-update",
+    update = 'exec /usr/bin/python3 -I /root-fs-update.py "$@"'
+    argv = ["/bin/sh", "-c", f"{COPY_FROM_TREE} && {update}", "root-fs-update",
             str(extent.start), uuid_, "/opaque"]
     try:
         done = sandbox.run(argv, check=False)

@@ -89,8 +89,9 @@ class Plan:
         return self.commands
 
     def directory(self, path: str, lower_visible: bool) -> None:
-        """Apply the upper directory `path` (merged: present as a directory), whose lower
-        children are in the image when `lower_visible`; then set its own attributes."""
+        """Apply the entries of the upper directory `path` (merged: present as a directory),
+        whose lower children are in the image when `lower_visible`. (Its own attributes are
+        its caller's to set, once its entries are written.)"""
         upper = UPPER / path.lstrip("/")
         for name in sorted(os.listdir(upper)):
             child = path.rstrip("/") + "/" + name
