@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imagefactory_core.sandbox import SandboxSpec
+from imagefactory_core.sandbox import SandboxSpec, wrap
 
 Run = Callable[..., Any]
 
@@ -34,6 +34,22 @@ def test_dangerous_system_calls_are_refused(tree: Path, run_sandbox: Run, mode: 
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{mode} denied" in result.stdout
     assert "(errno 1)" in result.stdout or "(errno 38)" in result.stdout
+
+
+@pytest.mark.parametrize(("program", "status"), [
+    (lambda hex_program: "00" * 8, 125),  # one load and no return: the kernel refuses it
+    (lambda hex_program: hex_program[:-2], 125),  # not whole entries
+    (lambda hex_program: "", 125),
+    (lambda hex_program: "not hexadecimal", 2),
+])
+def test_nothing_runs_without_the_filter(fresh_tree: Path, program: Callable[[str], str],
+                                         status: int) -> None:
+    argv = wrap(SandboxSpec(root=fresh_tree), ["touch", "/ran"])
+    filter_at = argv.index("--") - 1
+    argv[filter_at] = program(argv[filter_at])
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == status, result.stderr
+    assert not (fresh_tree / "ran").exists()
 
 
 def test_clone3_is_unavailable_so_libc_falls_back(tree: Path, run_sandbox: Run) -> None:

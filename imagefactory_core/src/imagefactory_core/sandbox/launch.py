@@ -1,7 +1,9 @@
-"""``python -m imagefactory_core.sandbox.launch SPEC -- ARGV…``: run ARGV in a sandbox.
+"""``python -m imagefactory_core.sandbox.launch SPEC FILTER -- ARGV…``: run ARGV in a sandbox.
 
 Callers get this command line from `imagefactory_core.sandbox.wrap` and run it like any other
 command (``BuildContext.run``: logged, timed out, cancelled by killing its process group).
+SPEC is the `SandboxSpec` as JSON, FILTER the seccomp filter's BPF program in hexadecimal
+(`imagefactory_core.sandbox.syscall_filter.compiled_filter`).
 
 A Python launcher rather than a pipeline of ``unshare``/``nsenter``/bubblewrap: mount points in
 the tree must be resolved with ``openat2`` and mounted through descriptors (no tool offers
@@ -41,8 +43,6 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-import pyseccomp
-
 from . import limits, mounts, relay
 from . import syscalls as sc
 from .capabilities import drop_capabilities, last_capability
@@ -52,7 +52,6 @@ from .host import check_host
 from .ids import IdRange, subordinate_ids
 from .proxy import EgressProxy
 from .spec import SandboxSpec
-from .syscall_filter import build_filter
 
 SETUP_FAILED = 125
 WALL_CLOCK = 124
@@ -102,7 +101,7 @@ def _command(spec: SandboxSpec, applied: limits.AppliedLimits, argv: Sequence[st
 
 # -- pid 1 ------------------------------------------------------------------------------------
 def _init(spec: SandboxSpec, sources: mounts.HostSources, applied: limits.AppliedLimits,
-          seccomp_filter: pyseccomp.SyscallFilter, last_cap: int, channel: socket.socket | None,
+          seccomp_program: bytes, last_cap: int, channel: socket.socket | None,
           argv: Sequence[str]) -> NoReturn:
     try:
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -113,7 +112,7 @@ def _init(spec: SandboxSpec, sources: mounts.HostSources, applied: limits.Applie
         listener = relay.listen() if channel is not None else None
         drop_capabilities(last_cap)
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-        seccomp_filter.load()
+        sc.load_seccomp_program(seccomp_program)
     except (OSError, SandboxSetupError) as error:
         _say(f"sandbox: cannot set up: {error}")
         os._exit(SETUP_FAILED)
@@ -132,15 +131,14 @@ def _init(spec: SandboxSpec, sources: mounts.HostSources, applied: limits.Applie
 
 
 # -- the keeper -------------------------------------------------------------------------------
-def _keeper(spec: SandboxSpec, applied: limits.AppliedLimits, go: int, ready: int,
-            channel: socket.socket | None, launcher: int, argv: Sequence[str]) -> NoReturn:
+def _keeper(spec: SandboxSpec, applied: limits.AppliedLimits, seccomp_program: bytes, go: int,
+            ready: int, channel: socket.socket | None, launcher: int,
+            argv: Sequence[str]) -> NoReturn:
     try:
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != launcher:
             os._exit(SETUP_FAILED)
         sources = mounts.clone_host_sources(spec)
-        seccomp_filter = build_filter()
-        seccomp_filter.set_attr(pyseccomp.Attr.CTL_TSYNC, 1)
         last_cap = last_capability()
         if _read_byte(go) != b"g":  # the launcher put this process in the cgroups
             os._exit(SETUP_FAILED)
@@ -159,7 +157,7 @@ def _keeper(spec: SandboxSpec, applied: limits.AppliedLimits, go: int, ready: in
         os._exit(SETUP_FAILED)
     init = os.fork()
     if init == 0:
-        _init(spec, sources, applied, seccomp_filter, last_cap, channel, argv)
+        _init(spec, sources, applied, seccomp_program, last_cap, channel, argv)
     os.write(ready, f"{init}\n".encode())
     _, status = os.waitpid(init, 0)
     os._exit(_exit_code(status))
@@ -239,7 +237,7 @@ def _watch(spec: SandboxSpec, keeper: int, init: int) -> int:
         os.close(pidfd)
 
 
-def _run(spec: SandboxSpec, ids: IdRange, applied: limits.AppliedLimits,
+def _run(spec: SandboxSpec, ids: IdRange, applied: limits.AppliedLimits, seccomp_program: bytes,
          argv: Sequence[str]) -> int:
     go_read, go_write = os.pipe()
     ready_read, ready_write = os.pipe()
@@ -253,7 +251,8 @@ def _run(spec: SandboxSpec, ids: IdRange, applied: limits.AppliedLimits,
             os.close(ready_read)
             if channel is not None:
                 channel.close()
-            _keeper(spec, applied, go_read, ready_write, inner_channel, launcher, argv)
+            _keeper(spec, applied, seccomp_program, go_read, ready_write, inner_channel,
+                    launcher, argv)
         finally:
             os._exit(SETUP_FAILED)
     os.close(go_read)
@@ -290,11 +289,16 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def main(args: Sequence[str]) -> int:
-    if len(args) < 3 or args[1] != "--":
-        _say("usage: python -m imagefactory_core.sandbox.launch SPEC_JSON -- COMMAND [ARG…]")
+    try:
+        if len(args) < 4 or args[2] != "--":
+            raise ValueError("wrong arguments")
+        spec = SandboxSpec.from_json(args[0])
+        seccomp_program = bytes.fromhex(args[1])
+    except ValueError:
+        _say("usage: python -m imagefactory_core.sandbox.launch SPEC_JSON FILTER_HEX -- "
+             "COMMAND [ARG…]")
         return 2
-    spec = SandboxSpec.from_json(args[0])
-    argv = list(args[2:])
+    argv = list(args[3:])
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _stop)
     try:
@@ -312,7 +316,7 @@ def main(args: Sequence[str]) -> int:
         return SETUP_FAILED
     _say(applied.describe())
     try:
-        return _run(spec, ids, applied, argv)
+        return _run(spec, ids, applied, seccomp_program, argv)
     except _Stopped as stopped:
         return 128 + stopped.args[0]
     except (SandboxUnavailable, OSError) as error:

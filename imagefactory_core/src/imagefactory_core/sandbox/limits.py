@@ -16,7 +16,6 @@ import contextlib
 import os
 import resource
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,7 +119,7 @@ def _v2_enable(root: Path, controller: str) -> bool:
 def apply(limits: SandboxLimits, cgroup_root: Path = CGROUP_ROOT) -> AppliedLimits:
     """Make this sandbox's cgroups and decide the fallbacks (before its first process runs)."""
     applied = AppliedLimits()
-    name = f"sandbox-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    name = f"sandbox-{os.getpid()}-{os.urandom(6).hex()}"
     wanted = {"memory": (limits.memory_mib, f"memory {limits.memory_mib} MiB"),
               "pids": (limits.processes, f"{limits.processes} processes")}
     v2 = _v2_root(cgroup_root)

@@ -4,14 +4,14 @@ The mount API of Linux 5.2+ (`open_tree`, `move_mount`, `fsopen`/`fsconfig`/`fsm
 `mount_setattr`) works on file descriptors, and `openat2` resolves a path with the kernel
 refusing symbolic links: together they let the launcher mount into an image tree without ever
 resolving a path of the tree the way the host would. Numbers from 424 on are the same on every
-architecture; `pivot_root` has none in glibc, so it needs the per-architecture number.
+architecture; `pivot_root` and `seccomp` have no wrapper in glibc 2.36, so they need the
+per-architecture number.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -66,6 +66,10 @@ _SYS_FSMOUNT = 432
 _SYS_OPENAT2 = 437
 _SYS_MOUNT_SETATTR = 442
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_TSYNC = 1
+_SOCK_FILTER_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
 
 
 class _OpenHow(ctypes.Structure):
@@ -76,6 +80,10 @@ class _OpenHow(ctypes.Structure):
 class _MountAttr(ctypes.Structure):
     _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
                 ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 class _CapHeader(ctypes.Structure):
@@ -120,11 +128,27 @@ def umount2(target: str, flags: int) -> None:
     _check(_libc.umount2(_path(target), ctypes.c_int(flags)), "umount2", target)
 
 
+def _number(numbers: dict[str, int], what: str) -> int:
+    machine = os.uname().machine
+    if machine not in numbers:
+        raise OSError(f"{what}: unknown system call number on {machine}")
+    return numbers[machine]
+
+
 def pivot_root(new_root: str, put_old: str) -> None:
-    number = _SYS_PIVOT_ROOT.get(platform.machine())
-    if number is None:
-        raise OSError(f"pivot_root: unknown system call number on {platform.machine()}")
-    _syscall(number, "pivot_root", _path(new_root), _path(put_old), path=new_root)
+    _syscall(_number(_SYS_PIVOT_ROOT, "pivot_root"), "pivot_root", _path(new_root),
+             _path(put_old), path=new_root)
+
+
+def load_seccomp_program(program: bytes) -> None:
+    """Install the classic BPF `program` as a seccomp filter of every thread of this process
+    (``no_new_privs`` must be set, or the caller must hold CAP_SYS_ADMIN)."""
+    if not program or len(program) % _SOCK_FILTER_SIZE:
+        raise OSError(f"seccomp: a BPF program of {len(program)} bytes is not whole entries")
+    code = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // _SOCK_FILTER_SIZE, ctypes.cast(code, ctypes.c_void_p))
+    _syscall(_number(_SYS_SECCOMP, "seccomp"), "seccomp", _int(SECCOMP_SET_MODE_FILTER),
+             _int(SECCOMP_FILTER_FLAG_TSYNC), ctypes.byref(fprog))
 
 
 def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:

@@ -22,7 +22,12 @@ def wrap(spec: SandboxSpec, argv: Sequence[str | os.PathLike[str]]) -> list[str]
     its standard error, and exits with the command's status, or 124 (wall-clock limit), 125
     (set-up failed or tree over its size limit), 127 (command not found).
     """
+    # Imported here, not above: the launcher imports this package, and this module's import
+    # would bring it libseccomp's compiler (pyseccomp), which only the caller needs.
+    from .syscall_filter import compiled_filter
+
     check_host()
     ids = spec.ids or subordinate_ids()
-    return [sys.executable, "-I", "-m", LAUNCHER, spec.with_ids(ids).to_json(), "--",
+    return [sys.executable, "-I", "-m", LAUNCHER, spec.with_ids(ids).to_json(),
+            compiled_filter().hex(), "--",
             *(os.fspath(arg) for arg in argv)]
