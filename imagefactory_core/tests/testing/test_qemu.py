@@ -4,6 +4,7 @@ environment, and that QEMU itself accepts each of those command lines."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -154,6 +155,38 @@ def test_a_machine_booted_again_keeps_its_variable_store(tmp_path):
     with Qemu(Machine(disk=disk, firmware="uefi", accel="tcg"), uefi_vars=store) as vm:
         assert f"if=pflash,format=raw,unit=1,file={store}" in values(vm.argv, "-drive")
     assert store.read_bytes() == b"changed by the firmware"
+
+
+def test_qemu_dies_with_the_process_that_started_it(tmp_path):
+    """Even when that process is killed with SIGKILL, so that nothing of it can stop QEMU."""
+    disk = tmp_path / "d.raw"
+    disk.write_bytes(bytes(1 << 20))
+    starter = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from imagefactory_core.testing import Machine, Qemu; "
+         "vm = Qemu(Machine(disk=Path(sys.argv[1]), accel='tcg')).__enter__(); "
+         "print(vm.process.pid, flush=True); time.sleep(60)", str(disk)],
+        stdout=subprocess.PIPE, text=True)
+    assert starter.stdout is not None
+    machine = int(starter.stdout.readline())
+    deadline = time.monotonic() + 10
+    while not Path(f"/proc/{machine}/cmdline").read_bytes().startswith(b"qemu-system"):
+        assert time.monotonic() < deadline, "setpriv never started QEMU"
+        time.sleep(0.01)  # setpriv sets the signal, then becomes QEMU: kill after that
+    starter.kill()
+    starter.wait()
+    deadline = time.monotonic() + 10
+    while running(machine) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(machine)
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
 
 
 @pytest.mark.slow

@@ -209,9 +209,11 @@ class Qemu:
         try:
             self.argv = self.machine.argv(uefi_vars)
             self.console.started = time.monotonic()
-            self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            # QEMU gets SIGKILL when this thread's process dies, even by SIGKILL (a test run
+            # killed at its time limit): it must not run on, using a core, with nobody to stop it.
+            self.process = subprocess.Popen(["setpriv", "--pdeathsig", "KILL", "--", *self.argv],
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
         except BaseException:
             self.stop()
             raise
