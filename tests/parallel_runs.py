@@ -11,13 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-
-def _parent(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])  # the command may hold spaces and ")"
+from tests.procfs import parent
 
 
 def _other_workers() -> set[int]:
@@ -25,7 +19,7 @@ def _other_workers() -> set[int]:
         return set()
     controller, me = os.getppid(), os.getpid()
     pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
-    return {pid for pid in pids if pid != me and _parent(pid) == controller}
+    return {pid for pid in pids if pid != me and parent(pid) == controller}
 
 
 def not_of_other_workers(pids: Iterable[int]) -> list[int]:
@@ -35,7 +29,7 @@ def not_of_other_workers(pids: Iterable[int]) -> list[int]:
     for pid in pids:
         ancestor: int | None = pid
         while ancestor not in (None, 0, 1) and ancestor not in others:
-            ancestor = _parent(ancestor)
+            ancestor = parent(ancestor)
         if ancestor is not None and ancestor not in others:
             kept.append(pid)
     return kept

@@ -10,6 +10,8 @@ import pytest
 from imagefactory_core.errors import BuildCancelled, CommandFailed
 from imagefactory_core.testing import make_build_context
 
+from tests.procfs import running
+
 
 def test_a_command_s_output_is_logged_and_its_failure_raised_with_the_tail(tmp_path: Path):
     ctx = make_build_context(tmp_path / "ctx")
@@ -30,7 +32,7 @@ def test_a_command_over_its_time_limit_is_ended_with_its_children(tmp_path: Path
     with pytest.raises(CommandFailed) as failed:
         ctx.run(["sh", "-c", 'sleep 300 & echo "$!" > "$0"; wait', pid_file], timeout=1)
     assert "timed out after 1 s" in failed.value.output_tail
-    assert not _alive(int(pid_file.read_text()))
+    assert not running(int(pid_file.read_text()))
 
 
 def test_a_cancelled_build_ends_its_running_command(tmp_path: Path):
@@ -54,16 +56,7 @@ def test_a_cancelled_build_ends_its_running_command(tmp_path: Path):
     thread.join(15)
     assert not thread.is_alive()
     assert isinstance(outcome[0], BuildCancelled)
-    assert not _alive(int(pid_file.read_text()))
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie, waiting for init to reap it, does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
+    assert not running(int(pid_file.read_text()))
 
 
 def test_commands_run_in_a_process_with_over_a_thousand_open_descriptors(tmp_path: Path):

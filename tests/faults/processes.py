@@ -16,6 +16,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.procfs import stat_fields
+
 TOKEN_VARIABLE = "FAULTS_RUN_TOKEN"
 
 
@@ -28,13 +30,12 @@ class Process:
 
 
 def read(pid: int) -> Process | None:
+    fields = stat_fields(pid)
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":  # exited, waiting for its parent: it runs nothing any more
+    if fields is None or fields[0] == "Z":  # exited, waiting for its parent: runs nothing
         return None
     return Process(pid, int(fields[1]), fields[19],
                    tuple(a.decode(errors="replace") for a in argv if a))

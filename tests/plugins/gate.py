@@ -24,6 +24,8 @@ from typing import Any
 
 from imagefactory_core.plugin import BuildContext
 
+from tests.procfs import running
+
 # $1 pid file, $2 this hold's go file, $3 the gate's go-for-all file
 WAIT = ('echo $$ > "$1.new" && mv "$1.new" "$1"; '
         'while [ ! -e "$2" ] && [ ! -e "$3" ]; do sleep 0.05; done')
@@ -119,10 +121,9 @@ class Gate:
         """Whether `pid` is still a live command of this gate (not a recycled pid)."""
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes()
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             return False
-        return str(self.directory).encode() in argv and state != "Z"
+        return str(self.directory).encode() in argv and running(pid)
 
     def alive_pids(self) -> list[int]:
         pids = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from imagefactory_core.errors import InvalidRequest
 from imagefactory_core.statelock import StateLock
 
 from tests.plugins.gate import Gate
+from tests.procfs import running
 from tests.rest.conftest import fake_tdl
 
 from .conftest import ServerProcess, api_worker, build_worker, wait_until
@@ -35,14 +35,6 @@ def answers(server: ServerProcess) -> bool:
         return server.request("GET", "", timeout=2).status_code == 200
     except requests.ConnectionError:  # the connection the killed process held
         return False
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def test_a_crash_of_the_api_process_loses_no_build(servers, gate):
@@ -100,10 +92,10 @@ def test_a_killed_serve_leaves_its_worker_to_finish_the_running_build(servers, g
 
     server.proc.send_signal(signal.SIGKILL)  # the arbiter alone
     server.proc.wait(10)
-    wait_until(lambda: not alive(api), 30, "gunicorn's API worker to follow its arbiter")
-    assert alive(worker) and gate.alive(pid)
+    wait_until(lambda: not running(api), 30, "gunicorn's API worker to follow its arbiter")
+    assert running(worker) and gate.alive(pid)
     gate.release(held["id"])
-    wait_until(lambda: not alive(worker), 60,
+    wait_until(lambda: not running(worker), 60,
                "the orphaned worker to finish its build and stop")
 
     server.start()

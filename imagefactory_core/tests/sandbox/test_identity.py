@@ -14,15 +14,13 @@ from typing import Any
 import pytest
 from imagefactory_core.sandbox import IdRange, SandboxSpec, mkfs_ext4, wrap
 
+from tests.procfs import parent
+
 
 def _descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
+        if entry.name.isdigit() and (ppid := parent(int(entry.name))) is not None:
             children.setdefault(ppid, []).append(int(entry.name))
     found, todo = [], [root]
     while todo:

@@ -22,6 +22,8 @@ from imagefactory_core.testing import (
 )
 from imagefactory_core.testing.boot import qemu
 
+from tests.procfs import running
+
 
 def values(argv: list[str], option: str) -> list[str]:
     return [argv[i + 1] for i, arg in enumerate(argv) if arg == option]
@@ -179,14 +181,6 @@ def test_qemu_dies_with_the_process_that_started_it(tmp_path):
     while running(machine) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not running(machine)
-
-
-def running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
 
 
 @pytest.mark.slow
