@@ -94,7 +94,8 @@ def test_push_through_keystone_and_delete(e2e_app, e2e_client, openstack_target,
         "credentials": credentials_xml(cloud)}})
     assert result.status_code == 204
     assert wait_for_status(e2e_client, href, timeout=120)["status"] == "DELETED"
-    assert conn.image.find_image(glance_id) is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        conn.image.get_image(glance_id)
 
 
 def test_push_to_a_glance_endpoint_directly(e2e_app, e2e_client, openstack_target,
@@ -118,4 +119,5 @@ def test_push_to_a_glance_endpoint_directly(e2e_app, e2e_client, openstack_targe
         "provider": provider,
         "credentials": {"openstack_credentials": {"strategy": "noauth"}}}}).status_code == 204
     assert wait_for_status(e2e_client, href, timeout=120)["status"] == "DELETED"
-    assert glance.image.find_image(pushed["identifier_on_provider"]) is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        glance.image.get_image(pushed["identifier_on_provider"])
