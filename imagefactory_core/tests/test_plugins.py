@@ -453,6 +453,8 @@ def test_a_plugin_shows_its_api_version_and_declared_parameters(distributions, t
     ({"speed": 10}, "parameter 'speed' (configuration plugins.discovered): cannot use 10: "
                     "expected a whole number, from 1 to 9"),
     ({"proxy": "ftp://127.0.0.1/"}, "expected an http:// or https:// URL"),
+    ({"proxy": "ftp://builder:hunter2@127.0.0.1/"},  # a URL's credentials are not echoed
+     "cannot use 'ftp://*****@127.0.0.1/': expected an http:// or https:// URL"),
 ])
 def test_a_bad_plugin_configuration_stops_the_service_with_a_message(distributions, tmp_path,
                                                                       section, message):

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from . import jsontext
 from .errors import InvalidRequest
-from .redaction import secret_name
+from .redaction import redact_url, secret_name
 
 ParameterType = Literal["string", "integer", "number", "boolean", "url", "list", "object"]
 TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "url", "list", "object")
@@ -130,7 +130,12 @@ class Parameter:
         return text
 
     def _error(self, value: Any, source: str, why: str) -> ParameterError:
-        shown = "(secret, not shown)" if self.secret or secret_name(self.name) else _short(value)
+        if self.secret or secret_name(self.name):
+            shown = "(secret, not shown)"
+        elif self.type == "url" and isinstance(value, str) and "@" in value:
+            shown = _short(redact_url(value))  # user:password@ is a credential in any URL
+        else:
+            shown = _short(value)
         return ParameterError(f"parameter {self.name!r} ({source}): cannot use {shown}: {why}")
 
     def _check_bounds(self, converted: Any, raw: Any, source: str) -> None:

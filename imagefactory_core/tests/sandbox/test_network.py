@@ -210,3 +210,11 @@ def test_egress_goes_through_the_operators_proxy_and_still_applies_the_policy(
 def test_the_upstream_proxy_must_be_an_http_url() -> None:
     with pytest.raises(ValueError, match="not an http:// URL"):
         EgressPolicy(via="socks5://127.0.0.1:1080")
+
+
+@pytest.mark.parametrize("via", ["http://user:secret@proxy.internal:3128",
+                                 "http://user@proxy.internal:3128"])
+def test_the_upstream_proxy_names_no_user(via: str) -> None:
+    with pytest.raises(ValueError, match="names a user") as refused:
+        EgressPolicy(via=via)
+    assert "secret" not in str(refused.value)

@@ -129,9 +129,11 @@ def test_settings_defaults_and_checks():
         ("main", "contrib")
     for bad, name in [({"with_docs": "maybe"}, "with_docs"),
                       ({"apt_proxy": "proxy:3128"}, "apt_proxy"),
+                      ({"apt_proxy": "http://user:secret@proxy:3128"}, "apt_proxy"),
                       ({"jeos_cache_entries": 0}, "jeos_cache_entries")]:
-        with pytest.raises(ParameterError, match=name):
+        with pytest.raises(ParameterError, match=name) as refused:
             settings(template(), bad)
+        assert "secret" not in str(refused.value)  # a URL's user:password@ is not echoed
 
 
 @pytest.mark.parametrize(("request_parameters", "name"), [

@@ -9,7 +9,7 @@ import subprocess
 
 import imagefactory_fedora
 import pytest
-from imagefactory_core.plugin import BuildError, Repository
+from imagefactory_core.plugin import BuildError, ParameterError, Repository
 from imagefactory_core.testing import loaded_plugin, plugin_parameters
 from imagefactory_fedora import console, kickstart, versions
 from imagefactory_fedora.domain import Guest, domain_xml, random_mac, random_name
@@ -270,3 +270,11 @@ def test_the_plugin_loads_with_its_targets_and_parameters():
     assert parameters["inactivity_timeout"]["operator_only"]
     assert not parameters["install_script"]["operator_only"]
 
+
+
+def test_the_install_proxy_is_an_http_address_without_credentials():
+    assert plugin_parameters(imagefactory_fedora, {"install_proxy": "http://cache.internal:3128"})[
+        "install_proxy"] == "http://cache.internal:3128"
+    for bad in ("https://cache.internal:3128", "http://builder:secret@cache.internal:3128"):
+        with pytest.raises(ParameterError, match="install_proxy"):
+            plugin_parameters(imagefactory_fedora, {"install_proxy": bad})

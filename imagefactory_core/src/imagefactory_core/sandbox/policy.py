@@ -72,6 +72,11 @@ class EgressPolicy:
             parts = urlsplit(self.via)
             if parts.scheme != "http" or not parts.hostname:
                 raise ValueError(f"the upstream proxy {self.via!r} is not an http:// URL")
+            if "@" in parts.netloc:
+                raise ValueError(f"the upstream proxy http://…@{parts.hostname} names a user: "
+                                 "the egress proxy sends no credentials (and a launcher's "
+                                 "command line is visible to the host's users); let the build "
+                                 "host in by its address")
         for entry in self.allow:
             if not _is_network(entry) and not _HOSTNAME.match(entry.lower()):
                 raise ValueError(f"egress allow-list entry {entry!r} is neither a CIDR nor a "

@@ -41,8 +41,9 @@ PARAMETERS = [
     Parameter("components", "list", ["main"], "archive components",
               pattern=r"[a-z][a-z0-9-]{0,63}"),
     Parameter("apt_proxy", "url", None, "HTTP proxy apt goes through during the build (e.g. "
-              "an apt-cacher-ng); never written into the image", pattern=r"http://\S+",
-              operator_only=True),
+              "an apt-cacher-ng); never written into the image; without user:password@ (a "
+              "parameter is stored and shown: let the build host in by its address)",
+              pattern=r"http://[^\s/@]+(/\S*)?", operator_only=True),
     Parameter("with_docs", "boolean", True, "false: no /usr/share/{doc,man,info,locale} "
               "(copyright files kept), now and for packages installed later"),
     Parameter("install_recommends", "boolean", False,

@@ -24,8 +24,9 @@ PARAMETERS = [
     Parameter("kernel_cmdline", "string", "", "appended to the installer's kernel command "
               "line (after the TDL's <kernelparam>)", pattern=r"[A-Za-z0-9_.,:=/+@ -]{0,512}"),
     Parameter("install_proxy", "url", None, "HTTP proxy the guest's downloads go through "
-              "after the egress policy allowed them (e.g. a package cache)",
-              pattern=r"http://\S+", operator_only=True),
+              "after the egress policy allowed them (e.g. a package cache); without "
+              "user:password@ (a parameter is stored and shown: let the build host in by its "
+              "address)", pattern=r"http://[^\s/@]+(/\S*)?", operator_only=True),
     Parameter("libvirt_connection", "string", "auto", "embed: libvirt's embedded QEMU driver "
               "(qemu:///embed) inside the build sandbox, no daemon, TCG only; system: libvirtd "
               "(qemu:///system), KVM when usable, the guest's network and disks served from a "
